@@ -1,0 +1,143 @@
+"""Nearest-subspace classification (SPEC section 5), on plain or spectral features.
+
+Per class ``j`` and frequency ``f``, the top ``k`` left singular vectors
+``U_{j,f}`` of the ``C x m_j`` matrix ``[v_i(f)]`` of the class's training features
+span its subspace; a sample goes to the class with the smallest residual
+``sum_f w_f ||(I - U_{j,f} U_{j,f}^H) v(f)||^2``.  With one frequency this is the
+classical nearest-subspace rule on rows of ``Z``; with the Fourier batch of a
+shift-invariant net it is the nearest subspace to the span of the class's whole
+circulant family, and a cyclic shift (a phase per frequency) cannot change it.
+
+Default number of components: ``C // K`` (every class gets an equal share of the
+feature dimension, which is what the MCR^2 objective drives the classes
+towards: orthogonal subspaces whose dimensions add up to at most ``C``), at
+least 1.  At each frequency a class keeps at most its numerical rank: singular
+directions below ``max(C, m_j) * machine eps * s_max`` are dropped, so asking
+for more components than a class has never adds arbitrary directions.
+"""
+
+import numpy as np
+
+from ._base import ParamsMixin
+from ._validation import NotFittedError, check_array, check_labels, check_parameter
+
+__all__ = ["NearestSubspace"]
+
+
+class NearestSubspace(ParamsMixin):
+    """Nearest-subspace classifier.
+
+    Parameters
+    ----------
+    n_components : int or None, default=None
+        Dimension of every class subspace (per frequency for spectral features).
+        ``None`` uses ``max(1, n_features // n_classes)``.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (K,)
+        Sorted unique training labels.
+    bases_ : list of ndarray of shape (F, C, k)
+        Orthonormal bases per class (columns), ``F = 1`` for plain features;
+        columns beyond a class's numerical rank are zero.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from redunet import NearestSubspace
+    >>> Z = np.array([[1.0, 0.0], [2.0, 0.1], [0.0, 1.0], [0.1, 3.0]])
+    >>> NearestSubspace(n_components=1).fit(Z, ["a", "a", "b", "b"]).predict([[5.0, 1.0]])
+    array(['a'], dtype='<U1')
+    """
+
+    def __init__(self, n_components=None):
+        self.n_components = n_components
+
+    # -- plain features ---------------------------------------------------------------------------
+    def fit(self, Z, y):
+        """Fit one subspace per class on features ``Z`` (m, d); returns ``self``."""
+        Z = check_array(Z, name="Z", ndim=2, allow_zero_samples=True,
+                        shape_hint="(n_samples, n_features)")
+        classes, y_index = check_labels(y, Z.shape[0], min_per_class=1)
+        return self.fit_spectral(Z[None], np.ones(1), y_index, classes)
+
+    def decision_function(self, Z):
+        """Negative squared residual to every class subspace, shape (m, K)."""
+        Z = self._check_plain(Z)
+        return -self.residuals_spectral(Z[None])
+
+    def predict(self, Z):
+        """Label of the nearest class subspace for every row of ``Z``."""
+        return self.classes_[np.argmax(self.decision_function(Z), axis=1)]
+
+    def score(self, Z, y):
+        """Accuracy of :meth:`predict` on ``(Z, y)``."""
+        return accuracy(self.predict(Z), y, self.classes_)
+
+    def _check_plain(self, Z):
+        self._check_fitted()
+        Z = check_array(Z, name="Z", ndim=2, allow_zero_samples=True,
+                        shape_hint="(n_samples, n_features)")
+        if self.bases_[0].shape[0] != 1 or Z.shape[1] != self.bases_[0].shape[1]:
+            raise ValueError(
+                f"Expected 'Z' to have {self.bases_[0].shape[1]} features as in fit. "
+                f"Got {Z.shape[1]} instead."
+            )
+        return Z
+
+    # -- spectral batch (used by ReduNet) ----------------------------------------------------------
+    def fit_spectral(self, V, weights, y_index, classes):
+        """Fit on a spectral batch ``V`` (F, m, C) with frequency ``weights``; returns ``self``."""
+        check_parameter("NearestSubspace", "n_components", self.n_components,
+                        "optional_positive_int")
+        n_freq, _, n_channels = V.shape
+        k = self.n_components or max(1, n_channels // classes.shape[0])
+        self.classes_ = classes
+        self.weights_ = np.asarray(weights, dtype=float)
+        self.bases_ = []
+        for j in range(classes.shape[0]):
+            columns = V[:, y_index == j].swapaxes(-1, -2)          # (F, C, m_j)
+            U, s, _ = np.linalg.svd(columns, full_matrices=False)
+            k_j = min(k, U.shape[-1])
+            U, s = U[..., :k_j], s[..., :k_j]
+            tol = max(columns.shape[1:]) * np.finfo(s.dtype).eps * s[..., :1]
+            self.bases_.append(np.ascontiguousarray(U * (s > tol)[:, None, :]))
+        return self
+
+    def residuals_spectral(self, V):
+        """Squared residual of every sample of ``V`` (F, m, C) to every class, shape (m, K)."""
+        self._check_fitted()
+        w = self.weights_.astype(V.real.dtype)
+        total = np.einsum("f,fmc->m", w, (V * V.conj()).real)
+        out = np.empty((V.shape[1], len(self.bases_)))
+        for j, U in enumerate(self.bases_):
+            coefficients = np.matmul(V, U.conj())
+            kept = np.einsum("f,fmk->m", w, (coefficients * coefficients.conj()).real)
+            out[:, j] = np.maximum(total - kept, 0.0)
+        return out
+
+    def predict_spectral(self, V):
+        """Class index (into ``classes_``) of the nearest subspace, for a spectral batch."""
+        return np.argmin(self.residuals_spectral(V), axis=1)
+
+    def _check_fitted(self):
+        if not hasattr(self, "bases_"):
+            raise NotFittedError(
+                "This NearestSubspace instance is not fitted yet. Call 'fit' first.")
+
+
+def accuracy(predicted, y, classes):
+    """Fraction of ``predicted`` equal to ``y``; labels unseen in ``classes`` are an error."""
+    y = np.asarray(y)
+    if y.shape != predicted.shape:
+        raise ValueError(
+            f"Expected 'y' to have one label per sample ({predicted.shape[0]}). "
+            f"Got shape {y.shape} instead."
+        )
+    unknown = ~np.isin(y, classes)
+    if np.any(unknown):
+        raise ValueError(
+            f"Expected the labels in 'y' to be among the training classes {classes.tolist()!r}. "
+            f"Got unknown label(s) {np.unique(y[unknown])[:5].tolist()!r}."
+        )
+    return float(np.mean(predicted == y))

@@ -1,0 +1,197 @@
+"""Per-frequency statistics and the factorized operators ``alpha * inv(I + alpha * S)``.
+
+For a group of samples (all, or one class) with spectral features ``B`` of
+shape ``(F, n, C)`` (row ``i`` of ``B[f]`` is ``v_i(f)^T``), the statistic at
+frequency ``f`` is ``S_f = sum_i v_i(f) v_i(f)^H = B[f]^T conj(B[f])`` and the
+operator is ``P_f = alpha * inv(I + alpha * S_f)`` (SPEC sections 2 and 3).
+
+Two exact representations, chosen per operator (SPEC section 2, Woodbury):
+
+* dense, when ``n >= C``: the ``C x C`` Hermitian matrix ``P_f``, obtained from
+  the Cholesky factor of ``I + alpha S_f``;
+* low rank, when ``n < C``: with ``G_f = I/alpha + conj(B[f]) B[f]^T`` (``n x n``)
+  and its Cholesky factor ``L_f``, ``inv(I + alpha S_f) = I - W_f W_f^H`` where
+  ``W_f = B[f]^T L_f^{-H}`` (``C x n``); applying it costs ``O(C n)`` a sample.
+
+The same Cholesky factors give the log-determinants of the objective:
+``logdet(I + alpha S_f) = 2 sum log diag L_f`` (dense) or
+``n log(alpha) + 2 sum log diag L_f`` (low rank, Sylvester's identity).
+"""
+
+import numpy as np
+
+from ._config import resolve_backend
+from . import _kernels
+
+__all__ = ["DenseOperator", "LowRankOperator", "factorize", "build_operator",
+           "FactorizationError"]
+
+
+class FactorizationError(np.linalg.LinAlgError):
+    """A Cholesky factorization failed; ``frequency`` is the failing batch index."""
+
+    def __init__(self, message, frequency):
+        super().__init__(message)
+        self.frequency = frequency
+
+
+def _adjoint(A):
+    """Conjugate transpose of the trailing two axes."""
+    return A.conj().swapaxes(-1, -2) if np.iscomplexobj(A) else A.swapaxes(-1, -2)
+
+
+def triangular_inverse(L, backend=None):
+    """Inverse of a stack of lower-triangular matrices (numba kernel or NumPy)."""
+    if resolve_backend(backend) == "numpy":
+        return np.linalg.inv(L)
+    return _kernels.lower_triangular_inverse(np.ascontiguousarray(L))
+
+
+def _cholesky(A):
+    """Batched Cholesky factor; a failure names the first failing batch index."""
+    try:
+        L = np.linalg.cholesky(A)
+    except np.linalg.LinAlgError:
+        L = None
+    if L is not None:
+        diag = np.diagonal(L, axis1=-2, axis2=-1).real
+        bad = np.flatnonzero(~(np.isfinite(diag) & (diag > 0)).all(axis=-1))
+        if bad.size == 0:
+            return L
+        first = int(bad[0])
+    else:
+        first = next(f for f in range(A.shape[0]) if not _is_positive_definite(A[f]))
+    raise FactorizationError("matrix is not positive definite", first)
+
+
+def _is_positive_definite(A):
+    try:
+        L = np.linalg.cholesky(A)
+    except np.linalg.LinAlgError:
+        return False
+    return bool(np.all(np.isfinite(L)))
+
+
+def factorize(B, alpha, low_rank=None):
+    """Cholesky factor of the smaller of ``I + alpha S`` and ``I/alpha + B^* B^T``.
+
+    Parameters
+    ----------
+    B : ndarray of shape (F, n, C)
+        Spectral features of one group of samples, real or complex.
+    alpha : float
+        Scale ``C / (n_total * eps)`` of the group.
+    low_rank : bool or None
+        Force a representation; ``None`` chooses low rank when ``n < C``.
+
+    Returns
+    -------
+    L : ndarray of shape (F, C, C) or (F, n, n)
+        Lower Cholesky factors.
+    low_rank : bool
+    logdet : ndarray of shape (F,)
+        ``logdet(I + alpha S_f)`` for every frequency.
+    """
+    _, n, C = B.shape
+    if low_rank is None:
+        low_rank = n < C
+    if low_rank:
+        gram = np.matmul(B.conj(), B.swapaxes(-1, -2))
+        gram += np.eye(n, dtype=B.real.dtype) / alpha
+    else:
+        gram = np.matmul(B.swapaxes(-1, -2), B.conj())
+        gram *= alpha
+        gram += np.eye(C, dtype=B.real.dtype)
+    L = _cholesky(gram)
+    logdet = 2.0 * np.log(np.diagonal(L, axis1=-2, axis2=-1).real).sum(axis=-1)
+    if low_rank:
+        logdet += n * np.log(alpha)
+    return L, low_rank, logdet
+
+
+class DenseOperator:
+    """``P_f = alpha * inv(I + alpha S_f)`` stored as a ``(F, C, C)`` Hermitian stack."""
+
+    kind = "dense"
+
+    def __init__(self, matrix):
+        self.matrix = matrix
+
+    @classmethod
+    def from_factor(cls, L, alpha, backend=None):
+        Linv = triangular_inverse(L, backend)
+        return cls(alpha * np.matmul(_adjoint(Linv), Linv))
+
+    def apply(self, V):
+        """``P_f v_i(f)`` for every frequency and sample of ``V`` (F, m, C)."""
+        return np.matmul(V, self.matrix.swapaxes(-1, -2))
+
+    def arrays(self):
+        return {"matrix": self.matrix}
+
+    @property
+    def nbytes(self):
+        return self.matrix.nbytes
+
+
+class LowRankOperator:
+    """``P_f = alpha * (I - W_f W_f^H)`` with ``W`` of shape ``(F, C, n)``."""
+
+    kind = "lowrank"
+
+    def __init__(self, alpha, factor):
+        self.alpha = float(alpha)
+        self.factor = factor
+
+    @classmethod
+    def from_factor(cls, L, alpha, B, backend=None):
+        Linv = triangular_inverse(L, backend)
+        return cls(alpha, np.matmul(B.swapaxes(-1, -2), _adjoint(Linv)))
+
+    def apply(self, V):
+        """``P_f v_i(f)`` for every frequency and sample of ``V`` (F, m, C)."""
+        coefficients = np.matmul(V, self.factor.conj())
+        out = np.matmul(coefficients, self.factor.swapaxes(-1, -2))
+        np.subtract(V, out, out=out)
+        out *= self.alpha
+        return out
+
+    def arrays(self):
+        return {"factor": self.factor, "alpha": np.array(self.alpha)}
+
+    @property
+    def nbytes(self):
+        return self.factor.nbytes
+
+
+def build_operator(B, alpha, low_rank=None, backend=None):
+    """Operator ``alpha * inv(I + alpha S)`` of a group and its per-frequency log-determinants.
+
+    Parameters
+    ----------
+    B : ndarray of shape (F, n, C)
+        Spectral features of the group.
+    alpha : float
+        Scale of the group (SPEC sections 2 and 3).
+    low_rank : bool or None
+        Force a representation; ``None`` picks low rank when ``n < C``.
+    backend : {"numba", "numpy"} or None
+
+    Returns
+    -------
+    operator : DenseOperator or LowRankOperator
+    logdet : ndarray of shape (F,)
+    """
+    L, low_rank, logdet = factorize(B, alpha, low_rank)
+    if low_rank:
+        return LowRankOperator.from_factor(L, alpha, B, backend), logdet
+    return DenseOperator.from_factor(L, alpha, backend), logdet
+
+
+def operator_from_arrays(kind, arrays):
+    """Rebuild an operator from the arrays returned by its ``arrays()`` (model files)."""
+    if kind == "dense":
+        return DenseOperator(arrays["matrix"])
+    if kind == "lowrank":
+        return LowRankOperator(float(arrays["alpha"]), arrays["factor"])
+    raise ValueError(f"Unknown operator kind {kind!r}; expected 'dense' or 'lowrank'.")
