@@ -68,7 +68,8 @@ class NearestSubspace(ParamsMixin):
 
     def predict(self, Z):
         """Label of the nearest class subspace for every row of ``Z``."""
-        return self.classes_[np.argmax(self.decision_function(Z), axis=1)]
+        scores = self.decision_function(Z)
+        return self.classes_[np.argmax(scores, axis=1)]
 
     def score(self, Z, y):
         """Accuracy of :meth:`predict` on ``(Z, y)``."""

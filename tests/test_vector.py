@@ -1,0 +1,141 @@
+"""The vector ReduNet against a plain NumPy implementation of SPEC section 2."""
+
+import numpy as np
+import pytest
+
+import naive
+from conftest import labels_for
+from redunet import ReduNet
+from redunet.datasets import gaussian_mixture_2d, gaussian_mixture_3d
+from redunet.layer import Layer, apply_layer, build_layer, group_rows
+from redunet.operators import build_operator
+
+
+@pytest.mark.parametrize("d, counts, names", [
+    (2, [30, 20], None),
+    (5, [10, 25, 7], ["cat", "ant", "bee"]),
+    (12, [40, 3, 9, 15], None),          # m_j < d for three classes: low-rank operators
+    (30, [8, 6], ["x", "y"]),            # every operator low rank, E too (m < d)
+])
+def test_fifty_layers_match_plain_numpy(d, counts, names, rng):
+    y = labels_for(counts, names)
+    X = rng.standard_normal((y.shape[0], d))
+    Z_ref, _, history_ref = naive.vector_redunet(X, y, n_layers=50)
+    net = ReduNet(n_layers=50).fit(X, y)
+    np.testing.assert_allclose(net.transform(X), Z_ref, atol=1e-9, rtol=0)
+    np.testing.assert_allclose(net.history_["delta_r"], history_ref, atol=1e-9, rtol=0)
+    assert list(net.classes_) == sorted(set(y.tolist()))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_new_samples_match_plain_numpy(seed):
+    X, y = gaussian_mixture_3d(n_per_class=20, noise=0.3, seed=seed)
+    X_new, _ = gaussian_mixture_3d(n_per_class=5, noise=0.3, seed=seed + 100)
+    _, layers, _ = naive.vector_redunet(X, y, n_layers=10)
+    net = ReduNet(n_layers=10).fit(X, y)
+    np.testing.assert_allclose(net.transform(X_new), naive.vector_apply(X_new, layers), atol=1e-10)
+
+
+@pytest.mark.parametrize("n, d", [(3, 10), (1, 4), (9, 10)])
+def test_woodbury_equals_dense(n, d, rng):
+    B = rng.standard_normal((1, n, d))
+    V = rng.standard_normal((1, 17, d))
+    dense, logdet_dense = build_operator(B, 2.5, low_rank=False)
+    low, logdet_low = build_operator(B, 2.5, low_rank=True)
+    assert (dense.kind, low.kind) == ("dense", "lowrank")
+    np.testing.assert_allclose(low.apply(V), dense.apply(V), atol=1e-10, rtol=0)
+    np.testing.assert_allclose(logdet_low, logdet_dense, atol=1e-10)
+    explicit = 2.5 * np.linalg.inv(np.eye(d) + 2.5 * B[0].T @ B[0])
+    np.testing.assert_allclose(dense.matrix[0], explicit, atol=1e-12)
+
+
+def test_layer_chooses_low_rank_only_where_it_is_smaller(rng):
+    y = labels_for([3, 40])
+    V = rng.standard_normal((1, 43, 20))
+    layer, _, _ = build_layer(V, group_rows(y, 2), np.ones(1), 0.1)
+    assert layer.expansion.kind == "dense"
+    assert [op.kind for op in layer.compressions] == ["lowrank", "dense"]
+    assert layer.compressions[0].factor.shape == (1, 20, 3)
+
+
+def test_streaming_softmax_equals_direct_softmax(rng):
+    y = labels_for([6, 5, 7])
+    V = rng.standard_normal((1, 18, 4))
+    V /= np.linalg.norm(V, axis=2, keepdims=True)
+    layer, _, _ = build_layer(V, group_rows(y, 3), np.ones(1), 0.1)
+    for lmbda in (0.0, 1.0, 500.0, 1e6):
+        out = apply_layer(layer, V.copy(), np.ones(1), 0.5, lmbda)
+        E = layer.expansion.matrix[0]
+        Cs = [op.matrix[0] for op in layer.compressions]
+        np.testing.assert_allclose(out[0], naive.vector_update(V[0], E, Cs, layer.gammas, 0.5, lmbda),
+                                   atol=1e-12)
+
+
+@pytest.mark.parametrize("make, n_classes", [(gaussian_mixture_2d, 2), (gaussian_mixture_3d, 3)])
+def test_paper_mixtures_rise_and_become_orthogonal(make, n_classes):
+    X, y = make(n_per_class=200, noise=0.1, seed=3)
+    net = ReduNet(n_layers=1000).fit(X, y)
+    delta = net.history_["delta_r"]
+    assert delta[-1] > delta[0] + 0.05
+    assert np.all(np.diff(delta) > -1e-6)            # never decreases beyond rounding
+    Z = net.transform(X)
+    means = np.array([Z[y == j].mean(axis=0) for j in range(n_classes)])
+    means /= np.linalg.norm(means, axis=1, keepdims=True)
+    cosines = np.abs(means @ means.T)[np.triu_indices(n_classes, 1)]
+    assert cosines.max() < 0.1
+    X_new, y_new = make(n_per_class=100, noise=0.1, seed=4)
+    assert net.score(X_new, y_new) > 0.95
+
+
+def test_transform_of_training_set_reproduces_fit_features(rng):
+    y = labels_for([15, 12])
+    X = rng.standard_normal((27, 6))
+    net = ReduNet(n_layers=20).fit(X, y)
+    # The objective recorded during fit at the last layer is the one of transform(X).
+    Z = net.transform(X)
+    membership = np.eye(2)[np.searchsorted(net.classes_, y)]
+    from redunet.objective import spectral_rates
+    rate, compression = spectral_rates(Z[None], np.ones(1), 0.1, membership)
+    assert rate - compression == pytest.approx(net.history_["delta_r"][-1], abs=1e-12)
+
+
+def test_tol_patience_stops_early_and_records_depth():
+    X, y = gaussian_mixture_2d(n_per_class=50, noise=0.1, seed=0)
+    full = ReduNet(n_layers=400).fit(X, y)
+    early = ReduNet(n_layers=400, tol=1e-4, patience=10).fit(X, y)
+    assert early.n_layers_ < 400
+    assert len(early.layers_) == early.n_layers_
+    assert early.history_["delta_r"].shape == (early.n_layers_ + 1,)
+    delta = early.history_["delta_r"]
+    assert delta[-1] - delta[-11] <= 1e-4
+    # The layers that were built are those of the full run.
+    np.testing.assert_array_equal(early.history_["delta_r"], full.history_["delta_r"][:early.n_layers_ + 1])
+
+
+def test_clone_and_params():
+    sklearn_base = pytest.importorskip("sklearn.base")
+    net = ReduNet(n_layers=7, eta=0.3)
+    copy = sklearn_base.clone(net)
+    assert copy.get_params() == net.get_params()
+    assert copy.set_params(eps=0.2).eps == 0.2
+    with pytest.raises(ValueError, match="Invalid parameter 'foo'"):
+        net.set_params(foo=1)
+
+
+def test_float32_agrees_with_float64(rng):
+    y = labels_for([20, 20])
+    X = rng.standard_normal((40, 8))
+    f64 = ReduNet(n_layers=10).fit(X, y).transform(X)
+    f32 = ReduNet(n_layers=10, dtype="float32").fit(X, y)
+    Z32 = f32.transform(X)
+    assert Z32.dtype == np.float32
+    # float32 rounding (~6e-8 relative) amplified by at most ten contracting layers
+    np.testing.assert_allclose(Z32, f64, atol=1e-4)
+
+
+def test_numpy_backend_equals_numba_backend(rng):
+    y = labels_for([10, 13])
+    X = rng.standard_normal((23, 30))
+    a = ReduNet(n_layers=8, backend="numba").fit(X, y).transform(X)
+    b = ReduNet(n_layers=8, backend="numpy").fit(X, y).transform(X)
+    np.testing.assert_allclose(a, b, atol=1e-10)
