@@ -263,6 +263,7 @@ def machine_info():
         "numpy": numpy.__version__,
         "scipy": scipy.__version__,
         "redunet_git": _git_revision(),
+        "load_average_1_5_15min": [round(x, 2) for x in os.getloadavg()],
     }
     try:
         info["cpu_affinity"] = len(os.sched_getaffinity(0))
@@ -305,6 +306,9 @@ def machine_markdown(info):
         f"- {info['platform']}, Python {info['python']}",
         f"- numpy {info['numpy']}, scipy {info['scipy']}, numba {info.get('numba')} "
         f"({info.get('numba_threads')} threads), redunet git {info.get('redunet_git')}",
+        f"- load average (1, 5, 15 min) when the results were written: "
+        f"{info.get('load_average_1_5_15min')} (other processes share the machine: "
+        f"compare times only within one run)",
     ]
     pools = info.get("threadpools")
     if isinstance(pools, list):
@@ -368,6 +372,8 @@ def fmt_ratio(x):
 def fmt_bytes(n):
     if n is None:
         return "-"
+    if n < 2**20:
+        return f"{n / 1024:.1f} kB"
     return fmt_mb(n / 2**20)
 
 

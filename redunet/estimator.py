@@ -13,6 +13,7 @@ from ._base import ParamsMixin
 from ._config import resolve_backend
 from ._validation import (NotFittedError, check_array, check_dtype, check_labels,
                           check_parameter)
+from .checkpoint import Checkpoint, fingerprint
 from .classifier import NearestSubspace, accuracy
 from .layer import apply_layer, build_layer, group_rows
 from .objective import spectral_rates
@@ -170,9 +171,30 @@ class ReduNet(ParamsMixin):
         return self.spectrum_.forward(Z)
 
     # -- construction -----------------------------------------------------------------------------
-    def fit(self, X, y):
-        """Build the network from training samples ``X`` with labels ``y``; returns ``self``."""
+    def fit(self, X, y, checkpoint=None, checkpoint_every=50, resume=False):
+        """Build the network from training samples ``X`` with labels ``y``; returns ``self``.
+
+        Parameters
+        ----------
+        X : array_like
+            Training samples in the arch's layout (see the class docstring).
+        y : array_like of shape (n_samples,)
+            Labels of any sortable type.
+        checkpoint : str or path, optional
+            Folder where the layers are written every ``checkpoint_every`` layers
+            (atomically, see :mod:`redunet.checkpoint`).  Written layers are then
+            memory-mapped from disk, so memory does not grow with depth.
+        checkpoint_every : int, default=50
+            Layers per checkpoint file.
+        resume : bool, default=False
+            Continue from the last complete checkpoint in ``checkpoint`` (same data
+            and parameters required); the result equals an uninterrupted build.
+        """
         self._check_params()
+        check_parameter("ReduNet.fit", "checkpoint_every", checkpoint_every, "positive_int")
+        check_parameter("ReduNet.fit", "resume", resume, "bool")
+        if resume and checkpoint is None:
+            raise ValueError("The 'resume' argument of ReduNet.fit needs a 'checkpoint' folder.")
         X = self._validated(X)
         classes, y_index = check_labels(y, X.shape[0])
         self.input_shape_ = X.shape[1:]
@@ -180,15 +202,21 @@ class ReduNet(ParamsMixin):
         self.signal_shape_ = Z.shape[1:]
         self.spectrum_ = make_spectrum(self.arch, self.signal_shape_)
         self.classes_ = classes
-        V = self._to_spectrum(Z)
-        del X, Z
         self.layers_ = []
         self._history = {"rate": [], "compression": [], "delta_r": []}
-        V = self._build_layers(V, y_index)
+        store, V = None, None
+        if checkpoint is not None:
+            key = fingerprint(X, y_index, classes, self.get_params(deep=True))
+            store = Checkpoint(checkpoint, checkpoint_every, key)
+            V = store.restore(self) if resume else None
+        if V is None:
+            V = self._to_spectrum(Z)
+        del X, Z
+        V = self._build_layers(V, y_index, store)
         self._finish(V, y_index)
         return self
 
-    def _build_layers(self, V, y_index):
+    def _build_layers(self, V, y_index, store=None):
         groups = group_rows(y_index, self.classes_.shape[0])
         weights = self.spectrum_.weights
         backend = resolve_backend(self.backend)
@@ -202,11 +230,15 @@ class ReduNet(ParamsMixin):
                 break
             V = apply_layer(layer, V, weights, self.eta, self.lmbda)
             self.layers_.append(layer)
+            if store is not None and store.due(len(self.layers_)):
+                store.write(self, V)
             if progress is not None:
                 progress.update(1)
                 progress.set_postfix(delta_R=f"{rate - compression:.5f}")
         if progress is not None:
             progress.close()
+        if store is not None:
+            store.write(self, V)
         return V
 
     def _finish(self, V, y_index):

@@ -19,7 +19,7 @@ Shifted test sets are predicted in chunks of shifts, each chunk in one
 
 import json
 import math
-import os
+import sys
 import time
 from pathlib import Path
 
@@ -30,7 +30,7 @@ from .datasets import (balanced_subset, cyclic_shift, gaussian_mixture_2d, gauss
                        load_mnist, polar_sample, translate2d)
 from .estimator import ReduNet
 from .lift import Lift1D, Lift2D
-from .plot import (plot_features_2d, plot_features_3d, plot_history, plot_invariance,
+from .plot import (_pyplot, plot_features_2d, plot_features_3d, plot_history, plot_invariance,
                    plot_similarity)
 
 __all__ = ["gaussian_experiment", "rotation_mnist_experiment", "translation_mnist_experiment"]
@@ -47,8 +47,8 @@ def peak_rss_mb():
         import resource
     except ImportError:  # not on POSIX
         return None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if os.uname().sysname == "Darwin" else peak / 2**10
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # bytes on macOS, KiB elsewhere
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 
 
 def _jsonable(value):
@@ -92,7 +92,6 @@ def _finish(results, out_dir, figures):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
-        from .plot import _pyplot
         plt = _pyplot()
     except ImportError as exc:
         results["figures"] = []
@@ -388,6 +387,7 @@ def translation_mnist_experiment(n_train_per_class=10, n_test_per_class=10, out_
         "test_accuracy": float(np.mean(unshifted == y_test)),
         **report,
         "shifts": offsets.tolist(),
+        "shifted_accuracy": accuracy.tolist(),
         "accuracy_table": table,
         "evaluate_seconds": time.perf_counter() - start,
     }

