@@ -135,6 +135,7 @@ def _build(args):
             ("train accuracy", net.score(X, y)),
             ("build time (s)", round(seconds, 3))]
     if args.output is not None:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         net.save(args.output)
         rows.append(("saved model", args.output))
     _print_table(rows)

@@ -11,6 +11,7 @@ import numpy as np
 
 from ._base import ParamsMixin
 from ._config import resolve_backend
+from ._parallel import single_threaded_blas
 from ._validation import (NotFittedError, check_array, check_dtype, check_labels,
                           check_parameter)
 from .checkpoint import Checkpoint, fingerprint
@@ -212,8 +213,9 @@ class ReduNet(ParamsMixin):
         if V is None:
             V = self._to_spectrum(Z)
         del X, Z
-        V = self._build_layers(V, y_index, store)
-        self._finish(V, y_index)
+        with single_threaded_blas():
+            V = self._build_layers(V, y_index, store)
+            self._finish(V, y_index)
         return self
 
     def _build_layers(self, V, y_index, store=None):
@@ -287,11 +289,12 @@ class ReduNet(ParamsMixin):
         weights = self.spectrum_.weights
         chunk = max(1, _CHUNK_BYTES // (16 * self.spectrum_.n_frequencies * Z.shape[1]))
         parts = []
-        for start in range(0, Z.shape[0], chunk):
-            V = self._to_spectrum(Z[start:start + chunk])
-            for layer in self.layers_:
-                V = apply_layer(layer, V, weights, self.eta, self.lmbda)
-            parts.append(V)
+        with single_threaded_blas():
+            for start in range(0, Z.shape[0], chunk):
+                V = self._to_spectrum(Z[start:start + chunk])
+                for layer in self.layers_:
+                    V = apply_layer(layer, V, weights, self.eta, self.lmbda)
+                parts.append(V)
         return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
     def transform(self, X):

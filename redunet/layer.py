@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .objective import half_mean_logdet
+from ._parallel import split_map
 from .operators import FactorizationError, build_operator
 from .spectrum import normalize, weighted_sq_norms
 

@@ -20,8 +20,9 @@ The same Cholesky factors give the log-determinants of the objective:
 
 import numpy as np
 
-from ._config import resolve_backend
 from . import _kernels
+from ._config import resolve_backend
+from ._parallel import split_map
 
 __all__ = ["DenseOperator", "LowRankOperator", "factorize", "build_operator",
            "FactorizationError"]
@@ -130,6 +131,11 @@ class DenseOperator:
         return {"matrix": self.matrix}
 
     @property
+    def cost(self):
+        """Multiply-adds of one application, per sample and frequency."""
+        return self.matrix.shape[-1] ** 2
+
+    @property
     def nbytes(self):
         return self.matrix.nbytes
 
@@ -160,12 +166,20 @@ class LowRankOperator:
         return {"factor": self.factor, "alpha": np.array(self.alpha)}
 
     @property
+    def cost(self):
+        """Multiply-adds of one application, per sample and frequency."""
+        return 2 * self.factor.shape[-2] * self.factor.shape[-1]
+
+    @property
     def nbytes(self):
         return self.factor.nbytes
 
 
 def build_operator(B, alpha, low_rank=None, backend=None):
     """Operator ``alpha * inv(I + alpha S)`` of a group and its per-frequency log-determinants.
+
+    Frequencies are independent, so blocks of them are factorized in parallel
+    threads (see :mod:`redunet._parallel`).
 
     Parameters
     ----------
@@ -182,10 +196,27 @@ def build_operator(B, alpha, low_rank=None, backend=None):
     operator : DenseOperator or LowRankOperator
     logdet : ndarray of shape (F,)
     """
-    L, low_rank, logdet = factorize(B, alpha, low_rank)
+    n_freq, n, C = B.shape
+    if low_rank is None:
+        low_rank = n < C
+
+    def block(frequencies):
+        try:
+            L, _, logdet = factorize(B[frequencies], alpha, low_rank)
+        except FactorizationError as exc:
+            raise FactorizationError(str(exc), exc.frequency + frequencies.start) from None
+        if low_rank:
+            return LowRankOperator.from_factor(L, alpha, B[frequencies], backend), logdet
+        return DenseOperator.from_factor(L, alpha, backend), logdet
+
+    size = min(n, C)
+    parts = split_map(block, n_freq, work_per_item=n * C * size + size ** 3)
+    if len(parts) == 1:
+        return parts[0]
+    logdet = np.concatenate([part[1] for part in parts])
     if low_rank:
-        return LowRankOperator.from_factor(L, alpha, B, backend), logdet
-    return DenseOperator.from_factor(L, alpha, backend), logdet
+        return LowRankOperator(alpha, np.concatenate([p[0].factor for p in parts])), logdet
+    return DenseOperator(np.concatenate([p[0].matrix for p in parts])), logdet
 
 
 def operator_from_arrays(kind, arrays):
