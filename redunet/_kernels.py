@@ -65,3 +65,97 @@ def lower_triangular_inverse(L):
     if batch > 1 and batch * n ** 3 // 6 >= PARALLEL_MIN_WORK:
         return _lower_triangular_inverse_parallel(L)
     return _lower_triangular_inverse_serial(L)
+
+
+@jit()
+def small_vector_layer(Z, y_index, n_classes, eps, eta, lmbda):
+    """One whole vector-ReduNet layer for few features (SPEC section 2), fused.
+
+    For ``d`` of a few units the layer is dominated by call overhead, not
+    arithmetic, so statistics, Cholesky factors, operators, objective and the
+    membership-weighted update of every sample run in one compiled call.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (m, d)
+        Unit-norm training features.
+    y_index : int64 ndarray of shape (m,)
+    n_classes : int
+    eps, eta, lmbda : float
+
+    Returns
+    -------
+    Z_new : ndarray of shape (m, d)
+        Output features (normalized).
+    operators : ndarray of shape (K + 1, d, d)
+        ``C_0 .. C_{K-1}`` then ``E``.
+    logdets : ndarray of shape (K + 1,)
+        ``logdet(I + alpha_j Z_j^T Z_j)`` per class, then for all samples.
+    counts : ndarray of shape (K + 1,)
+    """
+    m, d = Z.shape
+    K = n_classes
+    scatter = np.zeros((K + 1, d, d), dtype=Z.dtype)
+    counts = np.zeros(K + 1, dtype=np.int64)
+    for i in range(m):
+        j = y_index[i]
+        counts[j] += 1
+        for a in range(d):
+            for b in range(d):
+                scatter[j, a, b] += Z[i, a] * Z[i, b]
+    counts[K] = m
+    for j in range(K):
+        scatter[K] += scatter[j]
+    operators = np.empty((K + 1, d, d), dtype=Z.dtype)
+    logdets = np.empty(K + 1)
+    for j in range(K + 1):
+        alpha = d / (counts[j] * eps)
+        A = alpha * scatter[j]
+        for a in range(d):
+            A[a, a] += 1.0
+        L = np.linalg.cholesky(A)
+        logdet = 0.0
+        for a in range(d):
+            logdet += 2.0 * np.log(L[a, a])
+        logdets[j] = logdet
+        Linv = _lower_triangular_inverse_serial(L.reshape(1, d, d))[0]
+        for a in range(d):
+            for b in range(d):
+                acc = 0.0
+                for k in range(max(a, b), d):
+                    acc += Linv[k, a] * Linv[k, b]
+                operators[j, a, b] = alpha * acc
+    gammas = counts[:K] / m
+    out = np.empty_like(Z)
+    compressed = np.empty((K, d), dtype=Z.dtype)
+    scores = np.empty(K)
+    for i in range(m):
+        for j in range(K):
+            sq = 0.0
+            for a in range(d):
+                acc = 0.0
+                for b in range(d):
+                    acc += operators[j, a, b] * Z[i, b]
+                compressed[j, a] = acc
+                sq += acc * acc
+            scores[j] = -lmbda * np.sqrt(sq)
+        top = scores.max()
+        total = 0.0
+        for j in range(K):
+            scores[j] = np.exp(scores[j] - top)
+            total += scores[j]
+        norm = 0.0
+        for a in range(d):
+            expand = 0.0
+            for b in range(d):
+                expand += operators[K, a, b] * Z[i, b]
+            pull = 0.0
+            for j in range(K):
+                pull += gammas[j] * scores[j] / total * compressed[j, a]
+            value = Z[i, a] + eta * (expand - pull)
+            out[i, a] = value
+            norm += value * value
+        norm = np.sqrt(norm)
+        for a in range(d):
+            out[i, a] /= norm
+    return out, operators, logdets, counts

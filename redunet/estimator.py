@@ -16,7 +16,7 @@ from ._validation import (NotFittedError, check_array, check_dtype, check_labels
                           check_parameter)
 from .checkpoint import Checkpoint, fingerprint
 from .classifier import NearestSubspace, accuracy
-from .layer import apply_layer, build_layer, group_rows
+from .layer import apply_layer, build_and_apply_layer, group_rows
 from .objective import spectral_rates
 from .spectrum import make_spectrum, normalize
 
@@ -224,13 +224,13 @@ class ReduNet(ParamsMixin):
         backend = resolve_backend(self.backend)
         progress = self._progress()
         for index in range(len(self.layers_), self.n_layers):
-            layer, rate, compression = build_layer(
-                V, groups, weights, self.eps, backend=backend,
+            layer, rate, compression, V_next = build_and_apply_layer(
+                V, y_index, groups, weights, self.eps, self.eta, self.lmbda, backend,
                 describe=lambda j, f, index=index: self._describe(index, j, f))
             self._record(rate, compression)
             if self._converged():
                 break
-            V = apply_layer(layer, V, weights, self.eta, self.lmbda)
+            V = V_next
             self.layers_.append(layer)
             if store is not None and store.due(len(self.layers_)):
                 store.write(self, V)

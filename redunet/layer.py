@@ -20,10 +20,14 @@ import numpy as np
 
 from .objective import half_mean_logdet
 from ._parallel import split_map
-from .operators import FactorizationError, build_operator
+from . import _kernels
+from .operators import DenseOperator, FactorizationError, build_operator
 from .spectrum import normalize, weighted_sq_norms
 
-__all__ = ["Layer", "build_layer", "apply_layer", "group_rows"]
+__all__ = ["Layer", "build_layer", "apply_layer", "group_rows", "build_and_apply_layer"]
+
+# Largest feature count for which the fused small-feature kernel is used.
+SMALL_FEATURES = 8
 
 
 @dataclass
@@ -102,6 +106,35 @@ def build_layer(V, groups, weights, eps, backend=None, describe=None):
         gammas[j] = m_j / m
         compression += gammas[j] * half_mean_logdet(weights, logdet_j)
     return Layer(expansion, compressions, gammas), rate, compression
+
+
+def build_and_apply_layer(V, y_index, groups, weights, eps, eta, lmbda, backend, describe=None):
+    """:func:`build_layer` then :func:`apply_layer` on the training features.
+
+    Returns ``(layer, rate, compression, V_new)``.  With one real frequency, a
+    few channels and dense operators only (e.g. the paper's 2D and 3D
+    mixtures), the numba backend runs the whole layer in one fused kernel,
+    since there call overhead, not arithmetic, is the cost.
+    """
+    n_freq, m, C = V.shape
+    small = (backend == "numba" and n_freq == 1 and not np.iscomplexobj(V)
+             and C <= SMALL_FEATURES and min(g.shape[0] for g in groups) >= C)
+    if small:
+        try:
+            out, matrices, logdets, counts = _kernels.small_vector_layer(
+                V[0], y_index, len(groups), float(eps), float(eta), float(lmbda))
+        except np.linalg.LinAlgError:
+            small = False          # the general path below reports where it failed
+    if not small:
+        layer, rate, compression = build_layer(V, groups, weights, eps, backend, describe)
+        return layer, rate, compression, apply_layer(layer, V, weights, eta, lmbda)
+    K = len(groups)
+    gammas = counts[:K] / m
+    layer = Layer(DenseOperator(matrices[K:]), [DenseOperator(matrices[j:j + 1]) for j in range(K)],
+                  gammas)
+    rate = 0.5 * logdets[K]
+    compression = float(np.sum(gammas * 0.5 * logdets[:K]))
+    return layer, rate, compression, out[None]
 
 
 def apply_layer(layer, V, weights, eta, lmbda):

@@ -1,0 +1,65 @@
+"""Every compiled kernel against its plain NumPy twin, on ordinary and edge shapes."""
+
+import numpy as np
+import pytest
+
+from conftest import labels_for
+from redunet import ReduNet, _kernels
+from redunet.layer import apply_layer, build_and_apply_layer, build_layer, group_rows
+
+
+@pytest.mark.parametrize("batch, n", [(1, 1), (3, 2), (7, 10), (40, 33)])
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128, np.float32, np.complex64])
+def test_triangular_inverse_serial_and_parallel_equal_numpy(batch, n, dtype, rng):
+    A = rng.standard_normal((batch, n, n)).astype(dtype)
+    if np.iscomplexobj(A):
+        A = A + 1j * rng.standard_normal((batch, n, n)).astype(dtype)
+    L = np.tril(A) + 3 * n * np.eye(n, dtype=dtype)
+    reference = np.linalg.inv(L)
+    tol = 1e-12 if np.finfo(dtype).eps < 1e-10 else 1e-5
+    for kernel in (_kernels._lower_triangular_inverse_serial,
+                   _kernels._lower_triangular_inverse_parallel, _kernels.lower_triangular_inverse):
+        out = kernel(np.ascontiguousarray(L))
+        assert out.dtype == L.dtype
+        np.testing.assert_allclose(out, reference, atol=tol * np.abs(reference).max())
+        assert np.all(np.triu(out, 1) == 0)
+
+
+@pytest.mark.parametrize("d, counts", [(2, [500, 500]), (3, [30, 20, 25]), (1, [4, 6]),
+                                       (4, [4, 9, 5]), (8, [8, 12])])
+def test_fused_small_vector_layer_equals_numpy_layer(d, counts, rng):
+    y = labels_for(counts)
+    Z = rng.standard_normal((y.shape[0], d))
+    Z /= np.linalg.norm(Z, axis=1, keepdims=True)
+    groups = group_rows(y, len(counts))
+    weights = np.ones(1)
+    fused = build_and_apply_layer(Z[None], y, groups, weights, 0.1, 0.5, 500.0, "numba")
+    layer, rate, compression = build_layer(Z[None], groups, weights, 0.1, backend="numpy")
+    out = apply_layer(layer, Z[None], weights, 0.5, 500.0)
+    np.testing.assert_allclose(fused[3], out, atol=1e-12)
+    assert fused[1] == pytest.approx(rate, abs=1e-12)
+    assert fused[2] == pytest.approx(compression, abs=1e-12)
+    np.testing.assert_allclose(fused[0].expansion.matrix, layer.expansion.matrix, atol=1e-12)
+    for a, b in zip(fused[0].compressions, layer.compressions):
+        np.testing.assert_allclose(a.matrix, b.matrix, atol=1e-12)
+    np.testing.assert_allclose(fused[0].gammas, layer.gammas)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_numba_and_numpy_backends_agree_over_many_layers(seed):
+    rng = np.random.default_rng(seed)
+    y = labels_for([40, 30, 35])
+    X = rng.standard_normal((105, 3))
+    a = ReduNet(n_layers=200, backend="numba").fit(X, y)
+    b = ReduNet(n_layers=200, backend="numpy").fit(X, y)
+    np.testing.assert_allclose(a.transform(X), b.transform(X), atol=1e-10)
+    np.testing.assert_allclose(a.history_["delta_r"], b.history_["delta_r"], atol=1e-10)
+
+
+def test_backend_switch_by_environment(monkeypatch, rng):
+    from redunet._config import default_backend
+    monkeypatch.setenv("REDUNET_BACKEND", "numpy")
+    assert default_backend() == "numpy"
+    monkeypatch.setenv("REDUNET_BACKEND", "fortran")
+    with pytest.raises(ValueError, match="REDUNET_BACKEND environment variable must be one of"):
+        ReduNet(n_layers=1).fit(rng.standard_normal((4, 2)), [0, 0, 1, 1])
