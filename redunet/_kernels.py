@@ -2,8 +2,9 @@
 
 All kernels share one set of flags, set here: results are cached on disk,
 ``fastmath`` is on except for the NaN/inf assumptions (so that a NaN is
-reported, not optimized away), and ``parallel`` is used where a kernel loops
-over a batch large enough to pay for threads.  Dense products stay in BLAS.
+reported, not optimized away).  Kernels called inside the thread pool of
+:mod:`redunet._parallel` (one block of samples each) are serial: nested
+thread pools only fight for the two cores.  Dense products stay in BLAS.
 """
 
 import types
@@ -159,3 +160,56 @@ def small_vector_layer(Z, y_index, n_classes, eps, eta, lmbda):
         for a in range(d):
             out[i, a] /= norm
     return out, operators, logdets, counts
+
+
+@jit()
+def lowrank_sq_norms(coefficients, gram, power, weights):
+    """``sum_f w_f (power_f - 2 ||c_f||^2 + c_f^H G_f c_f)`` for every sample.
+
+    The per-sample squared norm of a low-rank operator's output, divided by
+    ``alpha^2`` (see ``LowRankOperator.sq_norms``), without temporaries.
+    """
+    n_freq, m, n = coefficients.shape
+    out = np.zeros(m)
+    for i in range(m):
+        total = 0.0
+        for f in range(n_freq):
+            c = coefficients[f, i]
+            quadratic = 0.0
+            sq = 0.0
+            for a in range(n):
+                row = 0.0 * c[0]
+                for b in range(n):
+                    row += gram[f, a, b] * c[b]
+                quadratic += (np.conj(c[a]) * row).real
+                sq += c[a].real ** 2 + c[a].imag ** 2
+            total += weights[f] * (power[f, i] - 2.0 * sq + quadratic)
+        out[i] = total
+    return out
+
+
+@jit()
+def step_and_normalize(V, step, shrink, weights, eta):
+    """``v <- v (1 - eta * shrink) + eta * step``, then unit full-spectrum norm; in ``step``.
+
+    Parameters
+    ----------
+    V, step : ndarray of shape (F, m, C)
+    shrink : ndarray of shape (m,)
+    weights : ndarray of shape (F,)
+    eta : float
+    """
+    n_freq, m, C = V.shape
+    for i in range(m):
+        keep = 1.0 - eta * shrink[i]
+        total = 0.0
+        for f in range(n_freq):
+            for c in range(C):
+                value = V[f, i, c] * keep + eta * step[f, i, c]
+                step[f, i, c] = value
+                total += weights[f] * (value.real ** 2 + value.imag ** 2)
+        scale = 1.0 / np.sqrt(total)
+        for f in range(n_freq):
+            for c in range(C):
+                step[f, i, c] *= scale
+    return step

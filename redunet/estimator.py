@@ -293,7 +293,7 @@ class ReduNet(ParamsMixin):
             for start in range(0, Z.shape[0], chunk):
                 V = self._to_spectrum(Z[start:start + chunk])
                 for layer in self.layers_:
-                    V = apply_layer(layer, V, weights, self.eta, self.lmbda)
+                    V = apply_layer(layer, V, weights, self.eta, self.lmbda, self.backend)
                 parts.append(V)
         return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 

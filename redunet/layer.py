@@ -21,6 +21,7 @@ import numpy as np
 from .objective import half_mean_logdet
 from ._parallel import split_map
 from . import _kernels
+from ._config import resolve_backend
 from .operators import DenseOperator, FactorizationError, build_operator
 from .spectrum import normalize, weighted_sq_norms
 
@@ -127,7 +128,7 @@ def build_and_apply_layer(V, y_index, groups, weights, eps, eta, lmbda, backend,
             small = False          # the general path below reports where it failed
     if not small:
         layer, rate, compression = build_layer(V, groups, weights, eps, backend, describe)
-        return layer, rate, compression, apply_layer(layer, V, weights, eta, lmbda)
+        return layer, rate, compression, apply_layer(layer, V, weights, eta, lmbda, backend)
     K = len(groups)
     gammas = counts[:K] / m
     layer = Layer(DenseOperator(matrices[K:]), [DenseOperator(matrices[j:j + 1]) for j in range(K)],
@@ -137,31 +138,78 @@ def build_and_apply_layer(V, y_index, groups, weights, eps, eta, lmbda, backend,
     return layer, rate, compression, out[None]
 
 
-def apply_layer(layer, V, weights, eta, lmbda):
+def apply_layer(layer, V, weights, eta, lmbda, backend=None):
     """Apply a layer to features ``V`` (F, m, C); returns new, normalized features.
 
-    The class-membership softmax is accumulated one class at a time with a
-    running maximum (the streaming form of ``softmax``), so that no
-    ``(K, F, m, C)`` array is ever formed.
+    Samples are independent, so blocks of them run in parallel threads.
     """
-    weights = weights.astype(V.real.dtype)
-    running_max = np.full(V.shape[1], -np.inf, dtype=V.real.dtype)
-    denominator = np.zeros(V.shape[1], dtype=V.real.dtype)
-    pulled = np.zeros_like(V)
-    for gamma, operator in zip(layer.gammas, layer.compressions):
-        compressed = operator.apply(V)
-        score = -lmbda * np.sqrt(weighted_sq_norms(compressed, weights))
-        new_max = np.maximum(running_max, score)
-        rescale = np.exp(running_max - new_max)
-        share = np.exp(score - new_max)
+    out = np.empty_like(V)
+    cost = layer.expansion.cost + sum(op.cost for op in layer.compressions)
+    backend = resolve_backend(backend)
+
+    def block(samples):
+        out[:, samples] = _apply_block(layer, V[:, samples], weights, eta, lmbda, backend)
+
+    split_map(block, V.shape[1], work_per_item=V.shape[0] * cost)
+    return out
+
+
+def _apply_block(layer, V, weights, eta, lmbda, backend):
+    """:func:`apply_layer` on one block of samples.
+
+    Membership scores come first: a low-rank class's norm ``||C_j v||`` follows
+    from its coefficients ``W^H v`` alone (``LowRankOperator.sq_norms``), a dense
+    class's from its product.  The softmax over classes is accumulated with a
+    running maximum, so dense products are used once and no ``(K, F, m, C)``
+    array is formed; low-rank classes enter the step at the end as one
+    matrix product with their stacked factors.
+    """
+    real = V.real.dtype
+    weights = weights.astype(real)
+    power = V.real ** 2
+    if np.iscomplexobj(V):
+        power += V.imag ** 2
+    power = power.sum(axis=-1)                                 # (F, m)
+    m = V.shape[1]
+    low_rank = [j for j, op in enumerate(layer.compressions) if op.kind == "lowrank"]
+    dense = [j for j, op in enumerate(layer.compressions) if op.kind == "dense"]
+    coefficients, scores = {}, np.empty((len(layer.compressions), m))
+    for j in low_rank:
+        op = layer.compressions[j]
+        coefficients[j] = op.coefficients(V)
+        scores[j] = -lmbda * np.sqrt(op.sq_norms(coefficients[j], power, weights, backend))
+    top = scores[low_rank].max(axis=0) if low_rank else np.full(m, -np.inf)
+    denominator = np.exp(scores[low_rank] - top).sum(axis=0) if low_rank else np.zeros(m)
+    step = layer.expansion.apply(V)                            # E v, then minus the pull
+    pulled = None
+    for j in dense:
+        compressed = layer.compressions[j].apply(V)
+        scores[j] = -lmbda * np.sqrt(weighted_sq_norms(compressed, weights))
+        new_top = np.maximum(top, scores[j])
+        rescale, share = np.exp(top - new_top), np.exp(scores[j] - new_top)
         denominator = denominator * rescale + share
-        pulled *= rescale[None, :, None]
-        compressed *= (gamma * share)[None, :, None]
-        pulled += compressed
-        running_max = new_max
-    pulled /= denominator[None, :, None]
-    out = layer.expansion.apply(V)
-    out -= pulled
-    out *= eta
-    out += V
-    return normalize(out, weights)
+        compressed *= (layer.gammas[j] * share).astype(real)[None, :, None]
+        if pulled is None:
+            pulled = compressed
+        else:
+            pulled *= rescale.astype(real)[None, :, None]
+            pulled += compressed
+        top = new_top
+    if pulled is not None:
+        pulled *= (1.0 / denominator).astype(real)[None, :, None]
+        step -= pulled
+    # Low-rank pull: sum_j s_j alpha_j (v - W_j c_j) = (sum_j s_j alpha_j) v - [W_j] [s_j alpha_j c_j]
+    shrink = np.zeros(m)
+    if low_rank:
+        shares = [layer.gammas[j] * np.exp(scores[j] - top) / denominator
+                  * layer.compressions[j].alpha for j in low_rank]
+        shrink = np.sum(shares, axis=0)
+        stacked = np.concatenate([coefficients[j] * share.astype(real)[None, :, None]
+                                  for j, share in zip(low_rank, shares)], axis=-1)
+        factors = np.concatenate([layer.compressions[j].factor for j in low_rank], axis=-1)
+        step += np.matmul(stacked, factors.swapaxes(-1, -2))
+    if backend == "numba":
+        return _kernels.step_and_normalize(V, step, shrink.astype(real), weights, float(eta))
+    step *= eta
+    step += V * (1.0 - eta * shrink).astype(real)[None, :, None]
+    return normalize(step, weights)

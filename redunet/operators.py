@@ -148,6 +148,44 @@ class LowRankOperator:
     def __init__(self, alpha, factor):
         self.alpha = float(alpha)
         self.factor = factor
+        self._gram = None
+
+    @property
+    def gram(self):
+        """``W_f^H W_f`` for every frequency, shape ``(F, n, n)`` (computed once)."""
+        if self._gram is None:
+            self._gram = np.matmul(_adjoint(self.factor), self.factor)
+        return self._gram
+
+    def coefficients(self, V):
+        """``c_i(f) = W_f^H v_i(f)``, shape ``(F, m, n)``."""
+        return np.matmul(V, self.factor.conj())
+
+    def sq_norms(self, coefficients, power, weights, backend=None):
+        """Squared full-spectrum norm of ``P v`` for every sample, from its coefficients.
+
+        ``||P v||^2 = alpha^2 (||v||^2 - 2 ||c||^2 + c^H (W^H W) c)`` at every
+        frequency (``v^H W c = ||c||^2``), so the ``(F, m, C)`` product itself is
+        never formed: ``O(n^2)`` instead of ``O(C n)`` per sample and frequency.
+
+        Parameters
+        ----------
+        coefficients : ndarray of shape (F, m, n)
+            From :meth:`coefficients`.
+        power : ndarray of shape (F, m)
+            ``||v_i(f)||^2``.
+        weights : ndarray of shape (F,)
+            Frequency weights.
+        """
+        if resolve_backend(backend) == "numba":
+            sq = _kernels.lowrank_sq_norms(coefficients, np.ascontiguousarray(self.gram),
+                                           power, weights)
+        else:
+            c = coefficients
+            quadratic = (c.conj() * np.matmul(c, self.gram.conj())).real
+            per_freq = power - 2.0 * (c.real ** 2 + c.imag ** 2).sum(-1) + quadratic.sum(-1)
+            sq = weights @ per_freq
+        return self.alpha ** 2 * np.maximum(sq, 0.0)
 
     @classmethod
     def from_factor(cls, L, alpha, B, backend=None):
