@@ -63,3 +63,31 @@ def test_backend_switch_by_environment(monkeypatch, rng):
     monkeypatch.setenv("REDUNET_BACKEND", "fortran")
     with pytest.raises(ValueError, match="REDUNET_BACKEND environment variable must be one of"):
         ReduNet(n_layers=1).fit(rng.standard_normal((4, 2)), [0, 0, 1, 1])
+
+
+@pytest.mark.parametrize("complex_", [False, True])
+@pytest.mark.parametrize("F, m, C, n", [(1, 9, 6, 2), (5, 7, 8, 3), (4, 3, 5, 1)])
+def test_low_rank_norms_from_coefficients_equal_explicit_norms(complex_, F, m, C, n, rng):
+    from redunet.operators import build_operator
+    make = (lambda *s: rng.standard_normal(s) + 1j * rng.standard_normal(s)) if complex_ \
+        else (lambda *s: rng.standard_normal(s))
+    B, V = make(F, n, C), make(F, m, C)
+    weights = rng.integers(1, 3, size=F).astype(float)
+    op, _ = build_operator(B, 3.0, low_rank=True)
+    explicit = np.einsum("f,fmc->m", weights, np.abs(op.apply(V)) ** 2)
+    power = (np.abs(V) ** 2).sum(-1)
+    for backend in ("numba", "numpy"):
+        got = op.sq_norms(op.coefficients(V), power, weights, backend)
+        np.testing.assert_allclose(got, explicit, rtol=1e-10)
+
+
+@pytest.mark.parametrize("complex_", [False, True])
+def test_step_and_normalize_kernel_equals_numpy(complex_, rng):
+    F, m, C = 4, 6, 3
+    V = rng.standard_normal((F, m, C)) + (1j * rng.standard_normal((F, m, C)) if complex_ else 0)
+    step = rng.standard_normal((F, m, C)) + (1j * rng.standard_normal((F, m, C)) if complex_ else 0)
+    shrink, weights = rng.random(m), np.array([1.0, 2.0, 2.0, 1.0])
+    expected = V * (1 - 0.5 * shrink)[None, :, None] + 0.5 * step
+    expected /= np.sqrt(np.einsum("f,fmc->m", weights, np.abs(expected) ** 2))[None, :, None]
+    np.testing.assert_allclose(_kernels.step_and_normalize(V, step.copy(), shrink, weights, 0.5),
+                               expected, atol=1e-14)
