@@ -91,19 +91,42 @@ class NearestSubspace(ParamsMixin):
         """Fit on a spectral batch ``V`` (F, m, C) with frequency ``weights``; returns ``self``."""
         check_parameter("NearestSubspace", "n_components", self.n_components,
                         "optional_positive_int")
-        n_freq, _, n_channels = V.shape
-        k = self.n_components or max(1, n_channels // classes.shape[0])
-        self.classes_ = classes
-        self.weights_ = np.asarray(weights, dtype=float)
-        self.bases_ = []
+        self._start(V.shape[2], weights, classes)
         for j in range(classes.shape[0]):
             columns = V[:, y_index == j].swapaxes(-1, -2)          # (F, C, m_j)
             U, s, _ = np.linalg.svd(columns, full_matrices=False)
-            k_j = min(k, U.shape[-1])
-            U, s = U[..., :k_j], s[..., :k_j]
-            tol = max(columns.shape[1:]) * np.finfo(s.dtype).eps * s[..., :1]
-            self.bases_.append(np.ascontiguousarray(U * (s > tol)[:, None, :]))
+            self._keep(U, s, max(columns.shape[1:]) * np.finfo(s.dtype).eps)
         return self
+
+    def fit_scatter(self, scatters, counts, weights, classes):
+        """Fit from per-class scatter matrices ``S_{j,f}`` (K, F, C, C) (streaming fits).
+
+        The eigenvectors of ``S_{j,f} = sum_i v_i(f) v_i(f)^H`` are the left singular
+        vectors of the class's ``C x m_j`` feature matrix, and its eigenvalues the
+        squared singular values, so this equals :meth:`fit_spectral` up to rounding.
+        """
+        self._start(scatters.shape[-1], weights, classes)
+        for S, m_j in zip(scatters, counts):
+            eigenvalues, U = np.linalg.eigh(S)
+            s = np.sqrt(np.maximum(eigenvalues[..., ::-1], 0.0))
+            # eigenvalues carry an absolute error ~ eps * largest, singular values its root
+            self._keep(U[..., ::-1], s, np.sqrt(max(S.shape[-1], int(m_j)) * np.finfo(s.dtype).eps))
+        return self
+
+    def _start(self, n_channels, weights, classes):
+        check_parameter("NearestSubspace", "n_components", self.n_components,
+                        "optional_positive_int")
+        self.n_components_ = self.n_components or max(1, n_channels // classes.shape[0])
+        self.classes_ = classes
+        self.weights_ = np.asarray(weights, dtype=float)
+        self.bases_ = []
+
+    def _keep(self, U, s, rtol):
+        """Keep the top components of one class, dropping those below ``rtol * s_max``."""
+        k = min(self.n_components_, U.shape[-1])
+        U, s = U[..., :k], s[..., :k]
+        tol = rtol * s[..., :1]
+        self.bases_.append(np.ascontiguousarray(U * (s > tol)[:, None, :]))
 
     def residuals_spectral(self, V):
         """Squared residual of every sample of ``V`` (F, m, C) to every class, shape (m, K)."""

@@ -18,7 +18,8 @@ from .checkpoint import Checkpoint, fingerprint
 from .classifier import NearestSubspace, accuracy
 from .layer import apply_layer, build_and_apply_layer, group_rows
 from .objective import spectral_rates
-from .spectrum import make_spectrum, normalize
+from .spectrum import make_spectrum
+from .streaming import LocalChunks
 
 __all__ = ["ReduNet"]
 
@@ -172,7 +173,8 @@ class ReduNet(ParamsMixin):
         return self.spectrum_.forward(Z)
 
     # -- construction -----------------------------------------------------------------------------
-    def fit(self, X, y, checkpoint=None, checkpoint_every=50, resume=False):
+    def fit(self, X, y, checkpoint=None, checkpoint_every=50, resume=False, chunk_size=None,
+            work_dir=None):
         """Build the network from training samples ``X`` with labels ``y``; returns ``self``.
 
         Parameters
@@ -190,12 +192,26 @@ class ReduNet(ParamsMixin):
         resume : bool, default=False
             Continue from the last complete checkpoint in ``checkpoint`` (same data
             and parameters required); the result equals an uninterrupted build.
+        chunk_size : int, optional
+            Process the training set ``chunk_size`` samples at a time (streaming fit,
+            see :mod:`redunet.streaming`): ``X`` may be a memory-mapped array larger
+            than memory.  Operators are then always dense (built from scatter
+            matrices); the result equals the in-memory fit up to rounding.
+        work_dir : str or path, optional
+            With ``chunk_size``: folder of a temporary file holding the training
+            features between layers (default: in memory).
         """
         self._check_params()
         check_parameter("ReduNet.fit", "checkpoint_every", checkpoint_every, "positive_int")
         check_parameter("ReduNet.fit", "resume", resume, "bool")
+        check_parameter("ReduNet.fit", "chunk_size", chunk_size, "optional_positive_int")
         if resume and checkpoint is None:
             raise ValueError("The 'resume' argument of ReduNet.fit needs a 'checkpoint' folder.")
+        if chunk_size is not None:
+            if checkpoint is not None:
+                raise ValueError("The 'checkpoint' and 'chunk_size' arguments of ReduNet.fit "
+                                 "cannot be combined yet; pass one of them.")
+            return self._fit_chunked(X, y, chunk_size, work_dir)
         X = self._validated(X)
         classes, y_index = check_labels(y, X.shape[0])
         self.input_shape_ = X.shape[1:]
@@ -243,14 +259,71 @@ class ReduNet(ParamsMixin):
             store.write(self, V)
         return V
 
+    def _fit_chunked(self, X, y, chunk_size, work_dir):
+        """Streaming fit: features by chunks, operators from summed statistics."""
+        if not hasattr(X, "shape") or len(X.shape) != _NDIM[self.arch]:
+            raise ValueError(f"Expected 'X' to be a {_NDIM[self.arch]}D array "
+                             f"{_LAYOUTS[self.arch]} (e.g. a numpy.memmap) for a chunked fit.")
+        classes, y_index = check_labels(y, X.shape[0])
+        first = self._validated(X[:chunk_size])
+        self.input_shape_ = first.shape[1:]
+        self.signal_shape_ = self._lifted(first, fitting=True).shape[1:]
+        self.spectrum_ = make_spectrum(self.arch, self.signal_shape_)
+        self.classes_ = classes
+        self.layers_ = []
+        self._history = {"rate": [], "compression": [], "delta_r": []}
+        real = check_dtype(self.dtype)
+        dtype = real if self.arch == "vector" else np.result_type(real, np.complex64)
+        shape = (X.shape[0], self.spectrum_.n_frequencies, self.signal_shape_[0])
+        executor = LocalChunks(shape, dtype, y_index, classes.shape[0], chunk_size, work_dir)
+        try:
+            for samples in executor.chunks():
+                Z = self._lifted(self._validated(X[samples]), fitting=False)
+                executor.write(samples, self._to_spectrum(Z))
+            self._run_executor(executor)
+        finally:
+            executor.close()
+        return self
+
+    def _run_executor(self, executor):
+        """Build the layers from an executor's statistics and updates (streaming, Dask)."""
+        weights = self.spectrum_.weights
+        backend = resolve_backend(self.backend)
+        progress = self._progress()
+        with single_threaded_blas():
+            stats = executor.statistics()
+            for index in range(self.n_layers):
+                layer, rate, compression = stats.build_layer(
+                    weights, self.eps, backend,
+                    describe=lambda j, f, index=index: self._describe(index, j, f))
+                self._record(rate, compression)
+                if self._converged():
+                    break
+                executor.update(layer, weights, self.eta, self.lmbda, backend)
+                self.layers_.append(layer)
+                stats = executor.statistics()
+                if progress is not None:
+                    progress.update(1)
+                    progress.set_postfix(delta_R=f"{rate - compression:.5f}")
+            if len(self._history["rate"]) == len(self.layers_):
+                self._record(*stats.rates(weights, self.eps))
+        if progress is not None:
+            progress.close()
+        self._publish()
+        self.classifier_ = NearestSubspace(self.n_components).fit_scatter(
+            stats.scatters, stats.counts, weights, self.classes_)
+
+    def _publish(self):
+        self.history_ = {key: np.array(values) for key, values in self._history.items()}
+        self.n_layers_ = len(self.layers_)
+
     def _finish(self, V, y_index):
         """Objective of the final features, the classifier, and the public attributes."""
         if len(self._history["rate"]) == len(self.layers_):
             membership = np.eye(self.classes_.shape[0])[y_index]
             rate, compression = spectral_rates(V, self.spectrum_.weights, self.eps, membership)
             self._record(rate, compression)
-        self.history_ = {key: np.array(values) for key, values in self._history.items()}
-        self.n_layers_ = len(self.layers_)
+        self._publish()
         self.classifier_ = NearestSubspace(self.n_components).fit_spectral(
             V, self.spectrum_.weights, y_index, self.classes_)
 

@@ -25,7 +25,8 @@ from ._config import resolve_backend
 from .operators import DenseOperator, FactorizationError, build_operator
 from .spectrum import normalize, weighted_sq_norms
 
-__all__ = ["Layer", "build_layer", "apply_layer", "group_rows", "build_and_apply_layer"]
+__all__ = ["Layer", "build_layer", "apply_layer", "group_rows", "build_and_apply_layer",
+           "assemble_layer"]
 
 # Largest feature count for which the fused small-feature kernel is used.
 SMALL_FEATURES = 8
@@ -83,11 +84,39 @@ def build_layer(V, groups, weights, eps, backend=None, describe=None):
         ``R`` and ``Rc`` of the input features (SPEC sections 2, 3), computed
         from the same factorizations.
     """
-    _, m, C = V.shape
+    def make(class_index, alpha):
+        B = V if class_index is None else V[:, groups[class_index]]
+        return build_operator(B, alpha, backend=backend)
 
-    def _build(B, alpha, class_index):
+    counts = np.array([rows.shape[0] for rows in groups])
+    return assemble_layer(make, counts, V.shape[2], weights, eps, describe)
+
+
+def assemble_layer(make, counts, n_channels, weights, eps, describe=None):
+    """Operators and objective of a layer, from any source of operators.
+
+    Parameters
+    ----------
+    make : callable
+        ``make(class_index, alpha) -> (operator, logdet)``; ``class_index`` is
+        None for the expansion operator (all samples).
+    counts : ndarray of shape (K,)
+        Samples per class.
+    n_channels : int
+        ``C`` (``d`` for the vector arch).
+    weights, eps, describe
+        As in :func:`build_layer`.
+
+    Returns
+    -------
+    layer : Layer
+    rate, compression : float
+    """
+    m = int(counts.sum())
+
+    def build(class_index, alpha):
         try:
-            return build_operator(B, alpha, backend=backend)
+            return make(class_index, alpha)
         except FactorizationError as exc:
             where = describe(class_index, exc.frequency) if describe else (
                 f"class {class_index}, frequency {exc.frequency}")
@@ -97,14 +126,12 @@ def build_layer(V, groups, weights, eps, backend=None, describe=None):
                 exc.frequency,
             ) from None
 
-    expansion, logdet = _build(V, C / (m * eps), None)
+    expansion, logdet = build(None, n_channels / (m * eps))
     rate = half_mean_logdet(weights, logdet)
-    compressions, gammas, compression = [], np.empty(len(groups)), 0.0
-    for j, rows in enumerate(groups):
-        m_j = rows.shape[0]
-        operator, logdet_j = _build(V[:, rows], C / (m_j * eps), j)
+    compressions, gammas, compression = [], counts / m, 0.0
+    for j, m_j in enumerate(counts):
+        operator, logdet_j = build(j, n_channels / (m_j * eps))
         compressions.append(operator)
-        gammas[j] = m_j / m
         compression += gammas[j] * half_mean_logdet(weights, logdet_j)
     return Layer(expansion, compressions, gammas), rate, compression
 

@@ -96,18 +96,43 @@ def factorize(B, alpha, low_rank=None):
     _, n, C = B.shape
     if low_rank is None:
         low_rank = n < C
-    if low_rank:
-        gram = np.matmul(B.conj(), B.swapaxes(-1, -2))
-        gram += np.eye(n, dtype=B.real.dtype) / alpha
-    else:
-        gram = np.matmul(B.swapaxes(-1, -2), B.conj())
-        gram *= alpha
-        gram += np.eye(C, dtype=B.real.dtype)
+    if not low_rank:
+        L, logdet = factorize_scatter(scatter(B), alpha)
+        return L, False, logdet
+    gram = np.matmul(B.conj(), B.swapaxes(-1, -2))
+    gram += np.eye(n, dtype=B.real.dtype) / alpha
     L = _cholesky(gram)
-    logdet = 2.0 * np.log(np.diagonal(L, axis1=-2, axis2=-1).real).sum(axis=-1)
-    if low_rank:
-        logdet += n * np.log(alpha)
-    return L, low_rank, logdet
+    return L, True, _logdet(L) + n * np.log(alpha)
+
+
+def scatter(B):
+    """``S_f = sum_i v_i(f) v_i(f)^H = B[f]^T conj(B[f])`` for every frequency, ``(F, C, C)``."""
+    return np.matmul(B.swapaxes(-1, -2), B.conj())
+
+
+def factorize_scatter(S, alpha):
+    """Cholesky factors of ``I + alpha S_f`` and their log-determinants.
+
+    Parameters
+    ----------
+    S : ndarray of shape (F, C, C)
+        Scatter matrices (see :func:`scatter`); sums of them over sample chunks
+        give the same result as the scatter of all samples.
+    alpha : float
+
+    Returns
+    -------
+    L : ndarray of shape (F, C, C)
+    logdet : ndarray of shape (F,)
+    """
+    gram = S * alpha
+    gram += np.eye(S.shape[-1], dtype=gram.dtype)
+    L = _cholesky(gram)
+    return L, _logdet(L)
+
+
+def _logdet(L):
+    return 2.0 * np.log(np.diagonal(L, axis1=-2, axis2=-1).real).sum(axis=-1)
 
 
 class DenseOperator:
@@ -239,21 +264,44 @@ def build_operator(B, alpha, low_rank=None, backend=None):
         low_rank = n < C
 
     def block(frequencies):
-        try:
-            L, _, logdet = factorize(B[frequencies], alpha, low_rank)
-        except FactorizationError as exc:
-            raise FactorizationError(str(exc), exc.frequency + frequencies.start) from None
+        L, _, logdet = factorize(B[frequencies], alpha, low_rank)
         if low_rank:
             return LowRankOperator.from_factor(L, alpha, B[frequencies], backend), logdet
         return DenseOperator.from_factor(L, alpha, backend), logdet
 
     size = min(n, C)
-    parts = split_map(block, n_freq, work_per_item=n * C * size + size ** 3)
+    return _by_frequency_blocks(block, n_freq, n * C * size + size ** 3)
+
+
+def build_operator_from_scatter(S, alpha, backend=None):
+    """Dense operator ``alpha * inv(I + alpha S)`` from scatter matrices ``S`` (F, C, C).
+
+    The form used when the samples come in chunks (streaming and distributed
+    fits): the operator depends on the data only through ``S``.
+    """
+    def block(frequencies):
+        L, logdet = factorize_scatter(S[frequencies], alpha)
+        return DenseOperator.from_factor(L, alpha, backend), logdet
+
+    return _by_frequency_blocks(block, S.shape[0], S.shape[-1] ** 3)
+
+
+def _by_frequency_blocks(block, n_freq, work_per_frequency):
+    """Run ``block(frequency_slice) -> (operator, logdet)`` over blocks of frequencies in
+    parallel threads and join the pieces; a failed factorization names its frequency."""
+    def guarded(frequencies):
+        try:
+            return block(frequencies)
+        except FactorizationError as exc:
+            raise FactorizationError(str(exc), exc.frequency + frequencies.start) from None
+
+    parts = split_map(guarded, n_freq, work_per_frequency)
     if len(parts) == 1:
         return parts[0]
     logdet = np.concatenate([part[1] for part in parts])
-    if low_rank:
-        return LowRankOperator(alpha, np.concatenate([p[0].factor for p in parts])), logdet
+    first = parts[0][0]
+    if first.kind == "lowrank":
+        return LowRankOperator(first.alpha, np.concatenate([p[0].factor for p in parts])), logdet
     return DenseOperator(np.concatenate([p[0].matrix for p in parts])), logdet
 
 

@@ -1,0 +1,72 @@
+"""Streaming fit: statistics and updates chunk by chunk equal the in-memory fit."""
+
+import numpy as np
+import pytest
+
+from conftest import labels_for
+from redunet import Lift1D, Lift2D, ReduNet
+from redunet.streaming import LocalChunks, Statistics
+
+
+@pytest.mark.parametrize("arch, shape, lift", [
+    ("vector", (12,), None),
+    ("vector", (3,), None),
+    ("fourier1d", (2, 10), Lift1D(5, 3)),
+    ("fourier2d", (1, 5, 6), Lift2D(3, 3)),
+])
+def test_memmap_larger_than_chunk_equals_in_memory_fit(arch, shape, lift, tmp_path, rng):
+    y = labels_for([14, 9, 11])
+    data = rng.standard_normal((y.shape[0],) + shape)
+    X = np.lib.format.open_memmap(tmp_path / "X.npy", mode="w+", dtype=float, shape=data.shape)
+    X[:] = data
+    X.flush()
+    X = np.load(tmp_path / "X.npy", mmap_mode="r")
+    params = dict(arch=arch, n_layers=6, lift=lift)
+    reference = ReduNet(**params).fit(data, y)
+    streamed = ReduNet(**params).fit(X, y, chunk_size=5, work_dir=tmp_path)
+    np.testing.assert_allclose(streamed.transform(data), reference.transform(data), atol=1e-10)
+    np.testing.assert_allclose(streamed.history_["delta_r"], reference.history_["delta_r"], atol=1e-10)
+    np.testing.assert_array_equal(streamed.predict(data), reference.predict(data))
+    # The temporary feature file is gone; only the input remains.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["X.npy"]
+
+
+def test_statistics_of_chunks_add_up_to_statistics_of_all(rng):
+    V = rng.standard_normal((3, 17, 4)) + 1j * rng.standard_normal((3, 17, 4))
+    y = labels_for([6, 11])
+    whole = Statistics.of(V, y, 2)
+    parts = Statistics.of(V[:, :5], y[:5], 2) + Statistics.of(V[:, 5:], y[5:], 2)
+    np.testing.assert_allclose(parts.scatters, whole.scatters, atol=1e-13)
+    np.testing.assert_array_equal(parts.counts, [6, 11])
+    explicit = sum(np.einsum("c,d->cd", V[1, i], V[1, i].conj()) for i in np.flatnonzero(y == 1))
+    np.testing.assert_allclose(whole.scatters[1, 1], explicit, atol=1e-13)
+
+
+def test_chunk_without_some_class_is_fine(rng):
+    # Sorted labels: most chunks hold a single class.
+    y = np.repeat([0, 1, 2], 8)
+    X = rng.standard_normal((24, 5))
+    a = ReduNet(n_layers=4).fit(X, y)
+    b = ReduNet(n_layers=4).fit(X, y, chunk_size=3)
+    np.testing.assert_allclose(b.transform(X), a.transform(X), atol=1e-10)
+
+
+def test_in_memory_store_and_chunks(rng):
+    chunks = LocalChunks((10, 2, 3), np.complex128, np.zeros(10, int), 1, 4)
+    assert [(s.start, s.stop) for s in chunks.chunks()] == [(0, 4), (4, 8), (8, 10)]
+    V = rng.standard_normal((2, 4, 3)) + 0j
+    chunks.write(slice(4, 8), V)
+    np.testing.assert_array_equal(chunks.read(slice(4, 8)), V)
+
+
+def test_chunked_fit_rejects_bad_arguments(tmp_path, rng):
+    X = rng.standard_normal((8, 3))
+    y = np.repeat([0, 1], 4)
+    with pytest.raises(ValueError, match="'chunk_size' parameter of ReduNet.fit must be None or an int >= 1"):
+        ReduNet().fit(X, y, chunk_size=0)
+    with pytest.raises(ValueError, match="cannot be combined"):
+        ReduNet().fit(X, y, chunk_size=2, checkpoint=tmp_path)
+    bad = X.copy()
+    bad[6, 1] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        ReduNet().fit(bad, y, chunk_size=3)
