@@ -19,6 +19,7 @@ from .classifier import NearestSubspace, accuracy
 from .layer import apply_layer, build_and_apply_layer, group_rows
 from .objective import spectral_rates
 from .spectrum import make_spectrum
+from .distributed import is_dask_array
 from .streaming import LocalChunks
 
 __all__ = ["ReduNet"]
@@ -207,6 +208,11 @@ class ReduNet(ParamsMixin):
         check_parameter("ReduNet.fit", "chunk_size", chunk_size, "optional_positive_int")
         if resume and checkpoint is None:
             raise ValueError("The 'resume' argument of ReduNet.fit needs a 'checkpoint' folder.")
+        if is_dask_array(X):
+            if checkpoint is not None or chunk_size is not None:
+                raise ValueError("The 'checkpoint' and 'chunk_size' arguments of ReduNet.fit do "
+                                 "not apply to a dask array (its chunks are the chunks).")
+            return self._fit_dask(X, y)
         if chunk_size is not None:
             if checkpoint is not None:
                 raise ValueError("The 'checkpoint' and 'chunk_size' arguments of ReduNet.fit "
@@ -264,22 +270,44 @@ class ReduNet(ParamsMixin):
         if not hasattr(X, "shape") or len(X.shape) != _NDIM[self.arch]:
             raise ValueError(f"Expected 'X' to be a {_NDIM[self.arch]}D array "
                              f"{_LAYOUTS[self.arch]} (e.g. a numpy.memmap) for a chunked fit.")
+        y_index = self._start_chunked(X, y, chunk_size)
+        real = check_dtype(self.dtype)
+        dtype = real if self.arch == "vector" else np.result_type(real, np.complex64)
+        shape = (X.shape[0], self.spectrum_.n_frequencies, self.signal_shape_[0])
+        executor = LocalChunks(shape, dtype, y_index, self.classes_.shape[0], chunk_size, work_dir)
+        try:
+            for samples in executor.chunks():
+                Z = self._lifted(self._validated(X[samples]), fitting=False)
+                executor.write(samples, self._to_spectrum(Z))
+            self._run_executor(executor)
+        finally:
+            executor.close()
+        return self
+
+    def _start_chunked(self, X, y, first_rows):
+        """Labels, shapes, lift and spectrum from the first rows of a chunked ``X``."""
         classes, y_index = check_labels(y, X.shape[0])
-        first = self._validated(X[:chunk_size])
+        first = X[:first_rows]
+        first = self._validated(first.compute() if is_dask_array(first) else first)
         self.input_shape_ = first.shape[1:]
         self.signal_shape_ = self._lifted(first, fitting=True).shape[1:]
         self.spectrum_ = make_spectrum(self.arch, self.signal_shape_)
         self.classes_ = classes
         self.layers_ = []
         self._history = {"rate": [], "compression": [], "delta_r": []}
-        real = check_dtype(self.dtype)
-        dtype = real if self.arch == "vector" else np.result_type(real, np.complex64)
-        shape = (X.shape[0], self.spectrum_.n_frequencies, self.signal_shape_[0])
-        executor = LocalChunks(shape, dtype, y_index, classes.shape[0], chunk_size, work_dir)
+        return y_index
+
+    def _fit_dask(self, X, y):
+        """Fit on a dask array chunked along samples (see :mod:`redunet.distributed`)."""
+        from .distributed import DaskChunks, input_features
+        if is_dask_array(y):
+            y = y.compute()
+        if X.ndim != _NDIM[self.arch]:
+            raise ValueError(f"Expected 'X' to be a {_NDIM[self.arch]}D array "
+                             f"{_LAYOUTS[self.arch]}. Got a dask array of shape {X.shape} instead.")
+        y_index = self._start_chunked(X, y, X.chunks[0][0])
+        executor = DaskChunks(input_features(self, X), y_index, self.classes_.shape[0])
         try:
-            for samples in executor.chunks():
-                Z = self._lifted(self._validated(X[samples]), fitting=False)
-                executor.write(samples, self._to_spectrum(Z))
             self._run_executor(executor)
         finally:
             executor.close()
@@ -371,7 +399,13 @@ class ReduNet(ParamsMixin):
         return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
     def transform(self, X):
-        """Features of ``X`` after the last layer, real, in the lifted input's layout."""
+        """Features of ``X`` after the last layer, real, in the lifted input's layout.
+
+        A dask array gives a dask array (computed chunk by chunk on the workers).
+        """
+        if is_dask_array(X):
+            from .distributed import map_samples
+            return map_samples(self, X, "transform")
         V = self._spectral_features(X)
         Z = self.spectrum_.inverse(V)
         flat = Z.reshape(Z.shape[0], -1)
@@ -383,7 +417,13 @@ class ReduNet(ParamsMixin):
         return self.fit(X, y).transform(X)
 
     def predict(self, X):
-        """Labels of ``X`` by nearest subspace on the final features (spectral for invariant archs)."""
+        """Labels of ``X`` by nearest subspace on the final features (spectral for invariant archs).
+
+        A dask array gives a dask array of labels.
+        """
+        if is_dask_array(X):
+            from .distributed import map_samples
+            return map_samples(self, X, "predict")
         V = self._spectral_features(X)
         return self.classes_[self.classifier_.predict_spectral(V)]
 

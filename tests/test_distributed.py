@@ -1,0 +1,84 @@
+"""Fits on a Dask LocalCluster equal the in-memory fit; a killed worker is recovered."""
+
+import os
+import signal
+
+import numpy as np
+import pytest
+
+pytest.importorskip("distributed")
+import dask.array as da  # noqa: E402
+from distributed import Client, LocalCluster  # noqa: E402
+
+from conftest import labels_for  # noqa: E402
+from redunet import Lift1D, Lift2D, ReduNet  # noqa: E402
+from redunet.distributed import DaskChunks  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning",
+                                        "ignore::ResourceWarning",
+                                        "ignore::pytest.PytestUnraisableExceptionWarning")
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                           dashboard_address=None, silence_logs=50)
+    with Client(cluster) as c:
+        yield c
+    cluster.close()
+
+
+CASES = [("vector", (12,), None), ("fourier1d", (3, 16), Lift1D(6, 3)),
+         ("fourier2d", (1, 6, 7), Lift2D(4, 3))]
+
+
+@pytest.mark.parametrize("arch, shape, lift", CASES)
+def test_cluster_fit_equals_in_memory_fit(client, arch, shape, lift, rng):
+    y = labels_for([15, 11, 13], ["p", "q", "r"])
+    X = rng.standard_normal((y.shape[0],) + shape)
+    reference = ReduNet(arch=arch, n_layers=5, lift=lift).fit(X, y)
+    dX = da.from_array(X, chunks=(8,) + shape)
+    net = ReduNet(arch=arch, n_layers=5, lift=lift).fit(dX, y)
+    np.testing.assert_allclose(net.transform(X), reference.transform(X), atol=1e-10)
+    np.testing.assert_allclose(net.history_["delta_r"], reference.history_["delta_r"], atol=1e-10)
+    np.testing.assert_allclose(net.transform(dX).compute(), reference.transform(X), atol=1e-10)
+    np.testing.assert_array_equal(net.predict(dX).compute(), reference.predict(X))
+
+
+def test_feature_graph_does_not_grow_with_depth(client, rng):
+    y = labels_for([10, 10])
+    X = rng.standard_normal((20, 4))
+    net = ReduNet(n_layers=1).fit(X, y)
+    from redunet.distributed import input_features
+    executor = DaskChunks(input_features(net, da.from_array(X, chunks=(5, 4))), y, 2)
+    sizes = []
+    for _ in range(6):
+        stats = executor.statistics()
+        layer = stats.build_layer(net.spectrum_.weights, 0.1)[0]
+        executor.update(layer, net.spectrum_.weights, 0.5, 500.0)
+        sizes.append(len(executor.V.__dask_graph__()))
+    assert sizes == [4] * 6
+
+
+def test_killed_worker_is_recovered_and_model_is_exact(client, rng, monkeypatch):
+    y = labels_for([12, 12, 12])
+    X = rng.standard_normal((36, 2, 10))
+    reference = ReduNet(arch="fourier1d", n_layers=8).fit(X, y)
+    pids = client.run(os.getpid)
+    victim = sorted(pids.values())[0]
+    original = DaskChunks.update
+    calls = {"n": 0}
+
+    def update_then_kill(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 3:
+            from distributed import wait
+            wait(self.V)
+            os.kill(victim, signal.SIGKILL)     # the nanny restarts it; its chunks are lost
+
+    monkeypatch.setattr(DaskChunks, "update", update_then_kill)
+    net = ReduNet(arch="fourier1d", n_layers=8).fit(da.from_array(X, chunks=(6, 2, 10)), y)
+    assert victim not in client.run(os.getpid).values()
+    np.testing.assert_allclose(net.transform(X), reference.transform(X), atol=1e-10)
+    np.testing.assert_allclose(net.history_["delta_r"], reference.history_["delta_r"], atol=1e-10)
