@@ -24,6 +24,17 @@ from .streaming import LocalChunks
 
 __all__ = ["ReduNet"]
 
+def _advance(progress, delta_r):
+    """One layer done on the progress bar (if any); ``delta_r=None`` closes it."""
+    if progress is None:
+        return
+    if delta_r is None:
+        progress.close()
+    else:
+        progress.update(1)
+        progress.set_postfix(delta_R=f"{delta_r:.5f}")
+
+
 _LAYOUTS = {
     "vector": "(n_samples, n_features)",
     "fourier1d": "(n_samples, n_channels, length)",
@@ -162,16 +173,29 @@ class ReduNet(ParamsMixin):
 
     def _to_spectrum(self, Z):
         """Unit-sphere projection and spectral batch ``(F, m, C)`` of lifted samples."""
-        flat = Z.reshape(Z.shape[0], -1)
-        norms = np.sqrt(np.einsum("ij,ij->i", flat, flat))
-        if np.any(norms == 0):
-            zero = np.flatnonzero(norms == 0)
+        per_sample = (-1,) + (1,) * (Z.ndim - 1)
+        peak = np.abs(Z.reshape(Z.shape[0], -1)).max(axis=1)
+        if np.any(peak == 0):
+            zero = np.flatnonzero(peak == 0)
             raise ValueError(
                 f"Expected every sample of 'X' to be non-zero after lifting (samples are "
                 f"projected onto the unit sphere). Sample(s) {zero[:5].tolist()} are all zeros."
             )
-        Z = Z / norms.reshape((-1,) + (1,) * (Z.ndim - 1))
+        Z = Z / peak.reshape(per_sample)         # first to O(1), so squares cannot overflow
+        flat = Z.reshape(Z.shape[0], -1)
+        Z /= np.sqrt(np.einsum("ij,ij->i", flat, flat)).reshape(per_sample)
         return self.spectrum_.forward(Z)
+
+    def _begin(self, first, classes):
+        """Shapes, lift, spectrum and an empty build from validated samples; returns them lifted."""
+        self.input_shape_ = first.shape[1:]
+        Z = self._lifted(first, fitting=True)
+        self.signal_shape_ = Z.shape[1:]
+        self.spectrum_ = make_spectrum(self.arch, self.signal_shape_)
+        self.classes_ = classes
+        self.layers_ = []
+        self._history = {"rate": [], "compression": [], "delta_r": []}
+        return Z
 
     # -- construction -----------------------------------------------------------------------------
     def fit(self, X, y, checkpoint=None, checkpoint_every=50, resume=False, chunk_size=None,
@@ -220,13 +244,7 @@ class ReduNet(ParamsMixin):
             return self._fit_chunked(X, y, chunk_size, work_dir)
         X = self._validated(X)
         classes, y_index = check_labels(y, X.shape[0])
-        self.input_shape_ = X.shape[1:]
-        Z = self._lifted(X, fitting=True)
-        self.signal_shape_ = Z.shape[1:]
-        self.spectrum_ = make_spectrum(self.arch, self.signal_shape_)
-        self.classes_ = classes
-        self.layers_ = []
-        self._history = {"rate": [], "compression": [], "delta_r": []}
+        Z = self._begin(X, classes)
         store, V = None, None
         if checkpoint is not None:
             key = fingerprint(X, y_index, classes, self.get_params(deep=True))
@@ -256,11 +274,8 @@ class ReduNet(ParamsMixin):
             self.layers_.append(layer)
             if store is not None and store.due(len(self.layers_)):
                 store.write(self, V)
-            if progress is not None:
-                progress.update(1)
-                progress.set_postfix(delta_R=f"{rate - compression:.5f}")
-        if progress is not None:
-            progress.close()
+            _advance(progress, rate - compression)
+        _advance(progress, None)
         if store is not None:
             store.write(self, V)
         return V
@@ -288,13 +303,7 @@ class ReduNet(ParamsMixin):
         """Labels, shapes, lift and spectrum from the first rows of a chunked ``X``."""
         classes, y_index = check_labels(y, X.shape[0])
         first = X[:first_rows]
-        first = self._validated(first.compute() if is_dask_array(first) else first)
-        self.input_shape_ = first.shape[1:]
-        self.signal_shape_ = self._lifted(first, fitting=True).shape[1:]
-        self.spectrum_ = make_spectrum(self.arch, self.signal_shape_)
-        self.classes_ = classes
-        self.layers_ = []
-        self._history = {"rate": [], "compression": [], "delta_r": []}
+        self._begin(self._validated(first.compute() if is_dask_array(first) else first), classes)
         return y_index
 
     def _fit_dask(self, X, y):
@@ -330,13 +339,10 @@ class ReduNet(ParamsMixin):
                 executor.update(layer, weights, self.eta, self.lmbda, backend)
                 self.layers_.append(layer)
                 stats = executor.statistics()
-                if progress is not None:
-                    progress.update(1)
-                    progress.set_postfix(delta_R=f"{rate - compression:.5f}")
+                _advance(progress, rate - compression)
             if len(self._history["rate"]) == len(self.layers_):
                 self._record(*stats.rates(weights, self.eps))
-        if progress is not None:
-            progress.close()
+        _advance(progress, None)
         self._publish()
         self.classifier_ = NearestSubspace(self.n_components).fit_scatter(
             stats.scatters, stats.counts, weights, self.classes_)

@@ -139,3 +139,14 @@ def test_numpy_backend_equals_numba_backend(rng):
     a = ReduNet(n_layers=8, backend="numba").fit(X, y).transform(X)
     b = ReduNet(n_layers=8, backend="numpy").fit(X, y).transform(X)
     np.testing.assert_allclose(a, b, atol=1e-10)
+
+
+@pytest.mark.parametrize("scale, dtype", [(1e160, "float64"), (1e-200, "float64"),
+                                          (1e20, "float32"), (1e-23, "float32")])
+def test_extreme_scales_reach_the_sphere(scale, dtype, rng):
+    # Squaring such samples would overflow or underflow; the input stage rescales first.
+    X = rng.standard_normal((8, 3))
+    y = np.repeat([0, 1], 4)
+    expected = ReduNet(n_layers=3).fit(X, y).transform(X)
+    net = ReduNet(n_layers=3, dtype=dtype).fit(X * scale, y)
+    np.testing.assert_allclose(net.transform(X * scale), expected, atol=1e-5 if dtype == "float32" else 1e-12)
