@@ -1,7 +1,8 @@
 """Cost model: floating-point operations and operator bytes of a ReduNet layer.
 
 Counts follow the code paths of :mod:`redunet.operators` and
-:mod:`redunet.layer` (balanced classes assumed, ``m_j = m / K``):
+:mod:`redunet.layer` (balanced classes assumed, ``m_j = m / K``; each operator
+dense or low rank as :func:`redunet.operators.prefers_low_rank` decides):
 
 * statistics: ``F n C^2`` multiply-adds for a dense operator (``C x C`` scatter),
   ``F n^2 C`` for a low-rank one (``n x n`` Gram);
@@ -16,6 +17,8 @@ stored as ``F x C x C`` (dense) or ``F x C x r`` (low rank) arrays.
 """
 
 import numpy as np
+
+from .operators import prefers_low_rank
 
 __all__ = ["n_frequencies", "layer_cost", "model_cost"]
 
@@ -35,7 +38,7 @@ def n_frequencies(arch, spatial):
 
 def _operator(F, n, C, m):
     """(build multiply-adds, apply multiply-adds on m samples, stored entries) of one operator."""
-    if n >= C:
+    if not prefers_low_rank(n, C):
         build = F * (n * C * C + C ** 3 / 3 + C ** 3 / 6 + C ** 3)
         return build, F * m * C * C, F * C * C
     build = F * (n * n * C + n ** 3 / 3 + n ** 3 / 6 + C * n * n)

@@ -126,11 +126,12 @@ def assemble_layer(make, counts, n_channels, weights, eps, describe=None):
                 exc.frequency,
             ) from None
 
-    expansion, logdet = build(None, n_channels / (m * eps))
+    # Python floats: a NumPy float64 scalar would promote float32 features to float64.
+    expansion, logdet = build(None, float(n_channels / (m * eps)))
     rate = half_mean_logdet(weights, logdet)
     compressions, gammas, compression = [], counts / m, 0.0
     for j, m_j in enumerate(counts):
-        operator, logdet_j = build(j, n_channels / (m_j * eps))
+        operator, logdet_j = build(j, float(n_channels / (m_j * eps)))
         compressions.append(operator)
         compression += gammas[j] * half_mean_logdet(weights, logdet_j)
     return Layer(expansion, compressions, gammas), rate, compression

@@ -5,13 +5,16 @@ shape ``(F, n, C)`` (row ``i`` of ``B[f]`` is ``v_i(f)^T``), the statistic at
 frequency ``f`` is ``S_f = sum_i v_i(f) v_i(f)^H = B[f]^T conj(B[f])`` and the
 operator is ``P_f = alpha * inv(I + alpha * S_f)`` (SPEC sections 2 and 3).
 
-Two exact representations, chosen per operator (SPEC section 2, Woodbury):
+Two exact representations, chosen per operator (SPEC section 2, Woodbury), the
+cheaper to apply (:func:`prefers_low_rank`):
 
-* dense, when ``n >= C``: the ``C x C`` Hermitian matrix ``P_f``, obtained from
-  the Cholesky factor of ``I + alpha S_f``;
-* low rank, when ``n < C``: with ``G_f = I/alpha + conj(B[f]) B[f]^T`` (``n x n``)
+* dense: the ``C x C`` Hermitian matrix ``P_f``, obtained from the Cholesky
+  factor of ``I + alpha S_f``; ``C^2`` multiply-adds per sample and frequency;
+* low rank, when ``2 C n + n^2 < C^2`` (few samples, ``n < 0.41 C``): with ``G_f = I/alpha + conj(B[f]) B[f]^T`` (``n x n``)
   and its Cholesky factor ``L_f``, ``inv(I + alpha S_f) = I - W_f W_f^H`` where
-  ``W_f = B[f]^T L_f^{-H}`` (``C x n``); applying it costs ``O(C n)`` a sample.
+  ``W_f = B[f]^T L_f^{-H}`` (``C x n``); applying it costs ``2 C n`` a sample, and
+  the norm of the result ``n^2`` more (``LowRankOperator.sq_norms``).  It is
+  then also the smaller one to store (``C n`` entries instead of ``C^2``).
 
 The same Cholesky factors give the log-determinants of the objective:
 ``logdet(I + alpha S_f) = 2 sum log diag L_f`` (dense) or
@@ -73,6 +76,12 @@ def _is_positive_definite(A):
     return bool(np.all(np.isfinite(L)))
 
 
+def prefers_low_rank(n, C):
+    """Whether the low-rank form of an operator built on ``n`` samples in ``C`` channels is
+    cheaper to apply than the dense one: ``2 C n + n^2 < C^2``."""
+    return 2 * C * n + n * n < C * C
+
+
 def factorize(B, alpha, low_rank=None):
     """Cholesky factor of the smaller of ``I + alpha S`` and ``I/alpha + B^* B^T``.
 
@@ -83,7 +92,7 @@ def factorize(B, alpha, low_rank=None):
     alpha : float
         Scale ``C / (n_total * eps)`` of the group.
     low_rank : bool or None
-        Force a representation; ``None`` chooses low rank when ``n < C``.
+        Force a representation; ``None`` chooses by :func:`prefers_low_rank`.
 
     Returns
     -------
@@ -95,7 +104,7 @@ def factorize(B, alpha, low_rank=None):
     """
     _, n, C = B.shape
     if low_rank is None:
-        low_rank = n < C
+        low_rank = prefers_low_rank(n, C)
     if not low_rank:
         L, logdet = factorize_scatter(scatter(B), alpha)
         return L, False, logdet
@@ -251,7 +260,7 @@ def build_operator(B, alpha, low_rank=None, backend=None):
     alpha : float
         Scale of the group (SPEC sections 2 and 3).
     low_rank : bool or None
-        Force a representation; ``None`` picks low rank when ``n < C``.
+        Force a representation; ``None`` chooses by :func:`prefers_low_rank`.
     backend : {"numba", "numpy"} or None
 
     Returns
@@ -261,7 +270,7 @@ def build_operator(B, alpha, low_rank=None, backend=None):
     """
     n_freq, n, C = B.shape
     if low_rank is None:
-        low_rank = n < C
+        low_rank = prefers_low_rank(n, C)
 
     def block(frequencies):
         L, _, logdet = factorize(B[frequencies], alpha, low_rank)

@@ -127,16 +127,16 @@ def test_complex_low_rank_equals_dense(n, C, rng):
 
 def test_low_rank_layer_equals_dense_layer_in_2d(rng):
     y = labels_for([3, 4])
-    spectrum = RFFT2D((9, 4, 5))
-    Z = rng.standard_normal((7, 9, 4, 5))
+    spectrum = RFFT2D((12, 4, 5))
+    Z = rng.standard_normal((7, 12, 4, 5))
     Z /= np.linalg.norm(Z.reshape(7, -1), axis=1)[:, None, None, None]
     V = spectrum.forward(Z)
     groups = group_rows(y, 2)
     layer, rate, compression = build_layer(V, groups, spectrum.weights, 0.1)
     assert [op.kind for op in layer.compressions] == ["lowrank", "lowrank"]
     from redunet.layer import Layer
-    dense = Layer(build_operator(V, 9 / 0.7, low_rank=False)[0],
-                  [build_operator(V[:, g], 9 / (g.size * 0.1), low_rank=False)[0] for g in groups],
+    dense = Layer(build_operator(V, 12 / 0.7, low_rank=False)[0],
+                  [build_operator(V[:, g], 12 / (g.size * 0.1), low_rank=False)[0] for g in groups],
                   layer.gammas)
     np.testing.assert_allclose(apply_layer(layer, V.copy(), spectrum.weights, 0.5, 500.0),
                                apply_layer(dense, V.copy(), spectrum.weights, 0.5, 500.0),
@@ -152,7 +152,10 @@ def test_float32_path_agrees_with_float64(arch, shape, lift, rng):
     f32 = ReduNet(arch=arch, n_layers=5, lift=lift, dtype="float32").fit(X, y)
     Z32 = f32.transform(X)
     assert Z32.dtype == np.float32
-    assert f32.layers_[0].expansion.matrix.dtype == np.complex64
+    for layer in f32.layers_:
+        for op in [layer.expansion] + layer.compressions:
+            assert all(a.dtype in (np.complex64, np.float32) for a in op.arrays().values()
+                       if a.ndim), op.kind
     # Features are unit vectors; single precision carries ~1e-7 relative error per operation and
     # each layer is a contraction plus a step of size eta, so 5 layers stay well within 1e-4.
     np.testing.assert_allclose(Z32, f64.transform(X), atol=1e-4)
