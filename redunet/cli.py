@@ -124,7 +124,11 @@ def _build(args):
     net = ReduNet(arch=args.arch, n_layers=args.layers, eta=args.eta, eps=args.eps,
                   lmbda=args.lmbda, dtype=args.dtype, verbose=not args.quiet)
     start = time.perf_counter()
-    net.fit(X, y)
+    if args.scheduler is not None:
+        _fit_on_cluster(net, X, y, args)
+    else:
+        net.fit(X, y, checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,
+                resume=args.resume, chunk_size=args.chunk_size)
     seconds = time.perf_counter() - start
     delta = net.history_["delta_r"]
     rows = [("data", f"{description}: {X.shape[0]} samples of shape {X.shape[1:]}, "
@@ -140,6 +144,20 @@ def _build(args):
         rows.append(("saved model", args.output))
     _print_table(rows)
     return 0
+
+
+def _fit_on_cluster(net, X, y, args):
+    """Fit on the Dask scheduler at ``args.scheduler``, the data split in chunks of samples."""
+    try:
+        import dask.array as da
+        from distributed import Client
+    except ImportError:
+        raise ImportError("--scheduler needs Dask: pip install 'redunet[dask]'") from None
+    if args.checkpoint is not None or args.chunk_size is not None:
+        raise ValueError("--scheduler cannot be combined with --checkpoint or --chunk-size")
+    chunk = max(1, -(-X.shape[0] // 8))
+    with Client(args.scheduler):
+        net.fit(da.from_array(X, chunks=(chunk,) + X.shape[1:]), y)
 
 
 def _evaluate(args):
@@ -259,6 +277,17 @@ def _parser():
                        help="architecture (default: %(default)s)")
     build.add_argument("--output", metavar="MODEL.npz", help="save the model to this file")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
+    long_builds = build.add_argument_group("long builds and large data")
+    long_builds.add_argument("--checkpoint", metavar="DIR",
+                             help="write the layers to DIR as they are built (atomically)")
+    long_builds.add_argument("--checkpoint-every", type=int, default=50, metavar="N",
+                             help="layers per checkpoint file (default: %(default)s)")
+    long_builds.add_argument("--resume", action="store_true",
+                             help="continue the build found in --checkpoint DIR")
+    long_builds.add_argument("--chunk-size", type=int, default=None, metavar="N",
+                             help="stream the training set N samples at a time")
+    long_builds.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                             help="build on the Dask cluster at ADDRESS (needs redunet[dask])")
     build.set_defaults(handler=_build)
 
     evaluate = commands.add_parser("evaluate", help="evaluate a saved model on data",

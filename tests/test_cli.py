@@ -152,3 +152,29 @@ def test_module_entry_point_in_subprocess(tmp_path):
     assert done.returncode == 2
     assert done.stderr.startswith("redunet: error: ") and done.stderr.count("\n") == 1
     assert "'noise' parameter" in done.stderr
+
+
+def test_build_checkpoint_and_resume_from_the_command_line(tmp_path, capsys):
+    from redunet.cli import main
+    folder = tmp_path / "ckpt"
+    base = ["build", "--n-per-class", "20", "--quiet", "--checkpoint", str(folder),
+            "--checkpoint-every", "5"]
+    assert main(base + ["--layers", "12"]) == 0
+    assert (folder / "state.npz").exists()
+    assert main(base + ["--layers", "30", "--resume", "--output", str(tmp_path / "m.npz")]) == 0
+    from redunet import ReduNet
+    from redunet.datasets import gaussian_mixture_2d
+    X, y = gaussian_mixture_2d(n_per_class=20, noise=0.1, seed=0)
+    resumed = ReduNet.load(tmp_path / "m.npz")
+    assert resumed.n_layers_ == 30
+    np.testing.assert_array_equal(resumed.transform(X), ReduNet(n_layers=30).fit(X, y).transform(X))
+
+
+def test_build_streaming_and_bad_combinations(tmp_path, capsys):
+    from redunet.cli import main
+    assert main(["build", "--n-per-class", "20", "--layers", "5", "--quiet",
+                 "--chunk-size", "7"]) == 0
+    assert "delta_R last" in capsys.readouterr().out
+    assert main(["build", "--n-per-class", "20", "--layers", "5", "--quiet", "--chunk-size", "7",
+                 "--checkpoint", str(tmp_path)]) == 2
+    assert "cannot be combined" in capsys.readouterr().err

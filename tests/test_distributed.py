@@ -82,3 +82,14 @@ def test_killed_worker_is_recovered_and_model_is_exact(client, rng, monkeypatch)
     assert victim not in client.run(os.getpid).values()
     np.testing.assert_allclose(net.transform(X), reference.transform(X), atol=1e-10)
     np.testing.assert_allclose(net.history_["delta_r"], reference.history_["delta_r"], atol=1e-10)
+
+
+def test_command_line_build_on_the_cluster(client, tmp_path, capsys):
+    from redunet.cli import main
+    from redunet.datasets import gaussian_mixture_2d
+    model = tmp_path / "m.npz"
+    assert main(["build", "--n-per-class", "30", "--layers", "6", "--quiet",
+                 "--scheduler", client.scheduler.address, "--output", str(model)]) == 0
+    X, y = gaussian_mixture_2d(n_per_class=30, noise=0.1, seed=0)
+    np.testing.assert_allclose(ReduNet.load(model).transform(X),
+                               ReduNet(n_layers=6).fit(X, y).transform(X), atol=1e-10)
