@@ -201,11 +201,16 @@ def _apply_block(layer, V, weights, eta, lmbda, backend):
     m = V.shape[1]
     low_rank = [j for j, op in enumerate(layer.compressions) if op.kind == "lowrank"]
     dense = [j for j, op in enumerate(layer.compressions) if op.kind == "dense"]
-    coefficients, scores = {}, np.empty((len(layer.compressions), m))
-    for j in low_rank:
-        op = layer.compressions[j]
-        coefficients[j] = op.coefficients(V)
-        scores[j] = -lmbda * np.sqrt(op.sq_norms(coefficients[j], power, weights, backend))
+    scores = np.empty((len(layer.compressions), m))
+    if low_rank:
+        # One product for the coefficients of every low-rank class (stacked factors).
+        factors = np.concatenate([layer.compressions[j].factor for j in low_rank], axis=-1)
+        stacked = np.matmul(V, factors.conj())                 # (F, m, sum of ranks)
+        bounds = np.cumsum([0] + [layer.compressions[j].factor.shape[-1] for j in low_rank])
+        for j, start, stop in zip(low_rank, bounds[:-1], bounds[1:]):
+            op = layer.compressions[j]
+            sq = op.sq_norms(stacked[..., start:stop], power, weights, backend)
+            scores[j] = -lmbda * np.sqrt(sq)
     top = scores[low_rank].max(axis=0) if low_rank else np.full(m, -np.inf)
     denominator = np.exp(scores[low_rank] - top).sum(axis=0) if low_rank else np.zeros(m)
     step = layer.expansion.apply(V)                            # E v, then minus the pull
@@ -229,12 +234,13 @@ def _apply_block(layer, V, weights, eta, lmbda, backend):
     # Low-rank pull: sum_j s_j alpha_j (v - W_j c_j) = (sum_j s_j alpha_j) v - [W_j] [s_j alpha_j c_j]
     shrink = np.zeros(m)
     if low_rank:
-        shares = [layer.gammas[j] * np.exp(scores[j] - top) / denominator
-                  * layer.compressions[j].alpha for j in low_rank]
-        shrink = np.sum(shares, axis=0)
-        stacked = np.concatenate([coefficients[j] * share.astype(real)[None, :, None]
-                                  for j, share in zip(low_rank, shares)], axis=-1)
-        factors = np.concatenate([layer.compressions[j].factor for j in low_rank], axis=-1)
+        scale = np.empty((m, stacked.shape[-1]), dtype=real)
+        for j, start, stop in zip(low_rank, bounds[:-1], bounds[1:]):
+            share = (layer.gammas[j] * layer.compressions[j].alpha
+                     * np.exp(scores[j] - top) / denominator)
+            shrink += share
+            scale[:, start:stop] = share[:, None]
+        stacked *= scale[None]
         step += np.matmul(stacked, factors.swapaxes(-1, -2))
     if backend == "numba":
         return _kernels.step_and_normalize(V, step, shrink.astype(real), weights, float(eta))
