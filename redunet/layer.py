@@ -22,7 +22,7 @@ from .objective import half_mean_logdet
 from ._parallel import split_map
 from . import _kernels
 from ._config import resolve_backend
-from .operators import DenseOperator, FactorizationError, build_operator
+from .operators import DenseOperator, FactorizationError, build_operator, flush_tiny
 from .spectrum import normalize, weighted_sq_norms
 
 __all__ = ["Layer", "build_layer", "apply_layer", "group_rows", "build_and_apply_layer",
@@ -179,7 +179,7 @@ def apply_layer(layer, V, weights, eta, lmbda, backend=None):
         out[:, samples] = _apply_block(layer, V[:, samples], weights, eta, lmbda, backend)
 
     split_map(block, V.shape[1], work_per_item=V.shape[0] * cost)
-    return out
+    return flush_tiny(out)
 
 
 def _apply_block(layer, V, weights, eta, lmbda, backend):
