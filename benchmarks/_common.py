@@ -6,6 +6,8 @@ child, a *case* function does its setup (data, warm-up of compiled kernels), the
 the work to be measured inside ``probe.section(name)``; each section records
 
 * ``wall_s``: wall-clock time (``time.perf_counter``);
+* ``cpu_s``: user + system CPU time of the process (all threads), a cross-check
+  when other processes share the machine;
 * ``peak_rss_mb``: peak resident set size of the process during the section;
 * ``base_rss_mb``: resident set size at the start of the section (interpreter,
   imported libraries, data);
@@ -40,9 +42,13 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
 
+# Benchmark the checkout this file belongs to (children get it through PYTHONPATH).
+if str(REPO_DIR) not in sys.path:
+    sys.path.insert(0, str(REPO_DIR))
+
 __all__ = ["measure", "Probe", "machine_info", "write_results", "markdown_table",
            "fmt_time", "fmt_mb", "fmt_ratio", "model_io_available", "saved_model_size",
-           "base_parser", "best_of"]
+           "base_parser", "best_of", "set_child_threads", "child_threads_note"]
 
 
 # --------------------------------------------------------------------------- memory probes
@@ -112,14 +118,18 @@ class Probe:
         if sampler is not None:
             sampler.start()
         base = _current_rss_mb()
+        cpu_start = os.times()
         start = time.perf_counter()
         try:
             yield
         finally:
             wall = time.perf_counter() - start
+            cpu_end = os.times()
+            cpu = (cpu_end.user - cpu_start.user) + (cpu_end.system - cpu_start.system)
             peak = _status_kb("VmHWM") / 1024 if use_hwm else sampler.stop()
             self.sections[name] = {
                 "wall_s": wall,
+                "cpu_s": cpu,
                 "peak_rss_mb": peak,
                 "base_rss_mb": base,
                 "peak_delta_mb": max(0.0, peak - base),
@@ -144,6 +154,7 @@ def _child_main(argv):
         "sections": probe.sections,
         "result": result or {},
         "process_max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "redunet_git": _git_revision(),
     }
     with open(out_path, "w") as fh:
         json.dump(payload, fh, default=_json_default)
@@ -173,6 +184,7 @@ def measure(module_file, case, timeout=None, env=None, **kwargs):
     child_env = dict(os.environ)
     child_env["PYTHONPATH"] = os.pathsep.join(
         [str(REPO_DIR)] + [p for p in child_env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    child_env.update(_CHILD_ENV)
     child_env.update(env or {})
     with tempfile.TemporaryDirectory(prefix="redunet-bench-") as tmp:
         out_path = os.path.join(tmp, "result.json")
@@ -195,10 +207,13 @@ def best_of(module_file, case, repeat=1, **kwargs):
     """
     runs = [measure(module_file, case, **kwargs) for _ in range(max(1, repeat))]
     out = runs[0]
+    revisions = sorted({str(run.get("redunet_git")) for run in runs})
+    out["result"]["redunet_git"] = ", ".join(revisions)
     for name, section in out["sections"].items():
         walls = [run["sections"][name]["wall_s"] for run in runs]
         section["wall_s"] = min(walls)
         section["wall_s_all"] = walls
+        section["cpu_s"] = min(run["sections"][name]["cpu_s"] for run in runs)
         for key in ("peak_rss_mb", "peak_delta_mb"):
             section[key] = max(run["sections"][name][key] for run in runs)
     return out
@@ -225,6 +240,63 @@ def saved_model_size(net):
         files = [path] if os.path.exists(path) else [
             os.path.join(tmp, f) for f in os.listdir(tmp)]
         return sum(os.path.getsize(f) for f in files), None
+
+
+def instrument_classifier():
+    """Accumulate the time spent fitting the nearest-subspace classifier inside ``fit``.
+
+    ``ReduNet.fit`` also fits its classifier, which the straightforward versions do not
+    do; the returned one-element list holds the seconds spent in
+    ``NearestSubspace.fit_spectral`` (wrapped in this process only), so that the
+    comparison can be reported with and without it.
+    """
+    from redunet.classifier import NearestSubspace
+    spent = [0.0]
+    original = NearestSubspace.fit_spectral
+
+    def timed(self, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            spent[0] += time.perf_counter() - start
+
+    NearestSubspace.fit_spectral = timed
+    return spent
+
+
+def instrument_layers():
+    """Record the wall time of every layer built by ``ReduNet.fit`` (this process only).
+
+    Wraps ``redunet.estimator.build_and_apply_layer`` (an internal name: if it is gone,
+    returns None and the per-layer times are simply not reported).  A rising time per
+    layer at fixed sizes points at numerical trouble such as subnormal arithmetic.
+    """
+    import redunet.estimator as estimator
+    original = getattr(estimator, "build_and_apply_layer", None)
+    if original is None:
+        return None
+    times = []
+
+    def timed(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            times.append(time.perf_counter() - start)
+
+    estimator.build_and_apply_layer = timed
+    return times
+
+
+def layer_time_summary(times):
+    """First, median and last layer times and the slowest/fastest ratio."""
+    if not times:
+        return {}
+    ordered = sorted(times)
+    return {"layer_first_s": times[0], "layer_median_s": ordered[len(ordered) // 2],
+            "layer_last_s": times[-1], "layer_slowest_over_fastest": ordered[-1] / ordered[0],
+            "layer_times_s": times}
 
 
 # --------------------------------------------------------------------------- machine info
@@ -289,8 +361,7 @@ def machine_info():
             for pool in threadpool_info()]
     except ImportError:
         info["threadpools"] = "threadpoolctl not installed"
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                "REDUNET_BACKEND", "REDUNET_FFT_WORKERS"):
+    for var in _THREAD_VARS + ("REDUNET_BACKEND",):
         if os.environ.get(var):
             info.setdefault("env", {})[var] = os.environ[var]
     return info
@@ -408,12 +479,38 @@ def targets_markdown(targets):
         for t in targets)
 
 
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                "BLIS_NUM_THREADS", "NUMBA_NUM_THREADS", "REDUNET_NUM_THREADS",
+                "REDUNET_FFT_WORKERS")
+
+
+_CHILD_ENV = {}
+
+
+def set_child_threads(threads):
+    """Limit BLAS, OpenMP and numba threads of every later :func:`measure` (None: inherit)."""
+    for var in _THREAD_VARS:
+        _CHILD_ENV.pop(var, None)
+    if threads is not None:
+        _CHILD_ENV.update({var: str(threads) for var in _THREAD_VARS})
+
+
+def child_threads_note():
+    value = _CHILD_ENV.get("OPENBLAS_NUM_THREADS")
+    return (f"measured processes limited to {value} thread(s) (BLAS, OpenMP, numba, "
+            f"redunet's pool and FFT workers)" if value
+            else "measured processes use the default thread counts")
+
+
 def base_parser(description):
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true",
                         help="reduced sizes and a single repetition (everyday run)")
     parser.add_argument("--repeat", type=int, default=None,
                         help="fresh-process repetitions per variant (time: min, memory: max)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="limit BLAS/OpenMP/numba threads of the measured processes "
+                             "(default: inherit the environment)")
     return parser
 
 

@@ -26,8 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (base_parser, best_of, fmt_bytes, fmt_mb, fmt_ratio, fmt_time,  # noqa: E402
-                     machine_info, machine_markdown, markdown_table, targets_markdown,
-                     write_results)
+                     child_threads_note, machine_info, machine_markdown, markdown_table,
+                     set_child_threads, targets_markdown, write_results)
 
 NAME = "bench_vector"
 HERE = Path(__file__).resolve()
@@ -80,7 +80,8 @@ def case_straightforward(probe, n_per_class, n_layers, eta, eps, lmbda, features
     }
 
 
-def run(quick=False, repeat=None):
+def run(quick=False, repeat=None, threads=None):
+    set_child_threads(threads)
     import numpy as np
 
     config = dict(n_per_class=500, n_layers=200 if quick else 2000, eta=0.5, eps=0.1,
@@ -110,7 +111,7 @@ def run(quick=False, repeat=None):
     columns = [
         ("variant", "variant", None),
         ("layers", "n_layers", "d"),
-        ("build", "wall_s", fmt_time),
+        ("build", "wall_s", fmt_time), ("CPU", "cpu_s", fmt_time),
         ("per layer", "per_layer_s", fmt_time),
         ("time / library", "ratio_time", fmt_ratio),
         ("peak RSS", "peak_rss_mb", fmt_mb),
@@ -138,16 +139,18 @@ def run(quick=False, repeat=None):
     markdown = f"### {title}\n\n{table}\n"
     if notes:
         markdown += "\n" + "\n".join(f"Note: {n}." for n in notes) + "\n"
-    markdown += "\n" + targets_markdown(targets) + "\n"
+    markdown += (f"\nCPU is user + system time of all threads; {child_threads_note()}.\n\n"
+                 + targets_markdown(targets) + "\n")
     payload = {"name": NAME, "quick": quick, "repeat": repeat, "config": config, "rows": rows,
-               "targets": targets, "markdown": markdown, "machine": machine_info()}
+               "targets": targets, "threads": threads, "markdown": markdown,
+               "machine": machine_info()}
     write_results(NAME, payload)
     return payload
 
 
 def main():
     args = base_parser(__doc__.splitlines()[0]).parse_args()
-    payload = run(quick=args.quick, repeat=args.repeat)
+    payload = run(quick=args.quick, repeat=args.repeat, threads=args.threads)
     print(payload["markdown"])
     print(machine_markdown(payload["machine"]))
 
