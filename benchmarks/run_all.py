@@ -18,7 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (BENCH_DIR, REPO_DIR, RESULTS_DIR, base_parser, machine_info,  # noqa: E402
                      machine_markdown)
 
-BENCHMARKS = ["bench_vector", "bench_fourier1d", "bench_fourier2d", "profile_fourier2d"]
+BENCHMARKS = ["bench_vector", "bench_fourier1d", "bench_fourier2d", "profile_fourier2d",
+              "bench_suite", "bench_streaming", "bench_dask"]
 
 
 def _revisions(results_dir):

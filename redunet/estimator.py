@@ -342,10 +342,10 @@ class ReduNet(ParamsMixin):
                 _advance(progress, rate - compression)
             if len(self._history["rate"]) == len(self.layers_):
                 self._record(*stats.rates(weights, self.eps))
+            self.classifier_ = NearestSubspace(self.n_components).fit_scatter(
+                stats.scatters, stats.counts, weights, self.classes_)
         _advance(progress, None)
         self._publish()
-        self.classifier_ = NearestSubspace(self.n_components).fit_scatter(
-            stats.scatters, stats.counts, weights, self.classes_)
 
     def _publish(self):
         self.history_ = {key: np.array(values) for key, values in self._history.items()}

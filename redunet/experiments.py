@@ -12,6 +12,8 @@ Matplotlib they are skipped and the results say so).
 * :func:`translation_mnist_experiment` -- translation-invariant MNIST:
   ``Lift2D``, ``arch="fourier2d"``; the test set is translated cyclically.
 
+Every result dict also holds ``peak_rss_mb`` (peak resident memory of the
+process so far) and, with ``out_dir``, ``figures`` (the PNG files written).
 Shifted test sets are predicted in chunks of shifts, each chunk in one
 ``predict`` call, so that the lifted copies never exceed about
 ``_SHIFT_CHUNK_BYTES``.
@@ -36,7 +38,7 @@ from .plot import (_pyplot, plot_features_2d, plot_features_3d, plot_history, pl
 __all__ = ["gaussian_experiment", "rotation_mnist_experiment", "translation_mnist_experiment"]
 
 # Bound on the lifted samples of one chunk of shifted test sets.
-_SHIFT_CHUNK_BYTES = 128 * 2**20
+_SHIFT_CHUNK_BYTES = 64 * 2**20
 
 
 # --------------------------------------------------------------------------- helpers
@@ -152,6 +154,11 @@ def _mnist_subsets(mnist_path, n_train_per_class, n_test_per_class, seed):
 
 def _titled(ax, title):
     ax.set_title(title)
+    return ax
+
+
+def _labelled(ax, xlabel):
+    ax.set_xlabel(xlabel)
     return ax
 
 
@@ -302,8 +309,9 @@ def rotation_mnist_experiment(n_train_per_class=10, n_test_per_class=10, n_radii
         "evaluate_seconds": time.perf_counter() - start,
     }
     figures = _mnist_figures(net, X_train, y_train)
-    figures["invariance.png"] = lambda: plot_invariance(
-        accuracy, shifts=shifts, reference=results["test_accuracy"])
+    figures["invariance.png"] = lambda: _labelled(
+        plot_invariance(accuracy, shifts=shifts, reference=results["test_accuracy"]),
+        f"rotation (in steps of 360/{n_angles} degrees)")
     return _finish(results, out_dir, figures)
 
 

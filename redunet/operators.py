@@ -104,6 +104,10 @@ def _is_positive_definite(A):
     return bool(np.all(np.isfinite(L)))
 
 
+# Largest rank for which the fused norm kernel beats the product-based NumPy form.
+SMALL_RANK = 16
+
+
 def prefers_low_rank(n, C):
     """Whether the low-rank form of an operator built on ``n`` samples in ``C`` channels is
     cheaper to apply than the dense one: ``2 C n + n^2 < C^2``."""
@@ -239,7 +243,7 @@ class LowRankOperator:
         weights : ndarray of shape (F,)
             Frequency weights.
         """
-        if resolve_backend(backend) == "numba":
+        if resolve_backend(backend) == "numba" and coefficients.shape[-1] <= SMALL_RANK:
             sq = _kernels.lowrank_sq_norms(_double(coefficients),
                                            np.ascontiguousarray(_double(self.gram)),
                                            _double(power), _double(weights))

@@ -55,6 +55,11 @@ class Statistics:
     def __add__(self, other):
         return Statistics(self.scatters + other.scatters, self.counts + other.counts)
 
+    def __iadd__(self, other):
+        self.scatters += other.scatters
+        self.counts += other.counts
+        return self
+
     def build_layer(self, weights, eps, backend=None, describe=None):
         """Dense operators and ``(R, Rc)`` from the statistics, as :func:`redunet.layer.build_layer`."""
         total = self.scatters.sum(axis=0)
@@ -122,7 +127,10 @@ class LocalChunks:
         total = None
         for samples in self.chunks():
             part = Statistics.of(self.read(samples), self.y_index[samples], self.n_classes)
-            total = part if total is None else total + part
+            if total is None:
+                total = part
+            else:
+                total += part
         return total
 
     def update(self, layer, weights, eta, lmbda, backend=None):
