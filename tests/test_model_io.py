@@ -169,3 +169,9 @@ def test_killed_save_leaves_previous_file_intact(fitted, tmp_path):
     assert result.returncode != 0
     assert path.read_bytes() == before
     np.testing.assert_array_equal(ReduNet.load(path).transform(X), net.transform(X))
+
+
+def test_save_into_a_missing_folder_names_the_folder(fitted, tmp_path):
+    net, _ = fitted
+    with pytest.raises(FileNotFoundError, match="the folder .*missing.* does not exist"):
+        net.save(tmp_path / "missing" / "model.npz")
