@@ -519,3 +519,15 @@ if __name__ == "__main__":
         _child_main(sys.argv[2:])
     else:
         print(machine_markdown(machine_info()))
+
+
+def cli_main(run, doc, parser=None, **extra):
+    """Command line of one benchmark: parse the common options (``parser`` may add its own,
+    passed on to ``run`` through ``extra``: option name -> keyword), run, print the tables."""
+    parser = parser or base_parser(doc.splitlines()[0])
+    args = parser.parse_args()
+    keywords = {key: getattr(args, option) for key, option in extra.items()}
+    payload = run(quick=args.quick, repeat=args.repeat, threads=args.threads, **keywords)
+    print(payload["markdown"])
+    print(machine_markdown(payload["machine"]))
+

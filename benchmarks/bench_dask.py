@@ -29,9 +29,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (base_parser, best_of, fmt_bytes, fmt_mb, fmt_ratio,  # noqa: E402
-                     fmt_time, machine_info, machine_markdown, markdown_table,
-                     set_child_threads, write_results)
+from _common import (cli_main, base_parser, best_of, fmt_bytes, fmt_mb, fmt_ratio,  # noqa: E402
+                     fmt_time, machine_info, markdown_table, set_child_threads,
+                     write_results)
 
 NAME = "bench_dask"
 HERE = Path(__file__).resolve()
@@ -291,11 +291,7 @@ def main():
                         help="training samples (default: 60000, quick: 6000)")
     parser.add_argument("--layers", type=int, default=None,
                         help="layers to build (default: 3, quick: 2)")
-    args = parser.parse_args()
-    payload = run(quick=args.quick, repeat=args.repeat, threads=args.threads,
-                  bandwidth_gbps=args.bandwidth_gbps, m=args.m, n_layers=args.layers)
-    print(payload["markdown"])
-    print(machine_markdown(payload["machine"]))
+    cli_main(run, __doc__, parser, bandwidth_gbps="bandwidth_gbps", m="m", n_layers="layers")
 
 
 if __name__ == "__main__":

@@ -28,9 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (base_parser, best_of, fmt_bytes, fmt_mb, fmt_ratio, fmt_time,  # noqa: E402
-                     child_threads_note, machine_info, machine_markdown, markdown_table,
-                     set_child_threads, targets_markdown, write_results)
+from _common import (cli_main, best_of, fmt_bytes, fmt_mb, fmt_ratio, fmt_time,  # noqa: E402
+                     child_threads_note, machine_info, markdown_table, set_child_threads,
+                     targets_markdown, write_results)
 
 NAME = "bench_fourier1d"
 HERE = Path(__file__).resolve()
@@ -238,10 +238,7 @@ def run(quick=False, repeat=None, threads=None):
 
 
 def main():
-    args = base_parser(__doc__.splitlines()[0]).parse_args()
-    payload = run(quick=args.quick, repeat=args.repeat, threads=args.threads)
-    print(payload["markdown"])
-    print(machine_markdown(payload["machine"]))
+    cli_main(run, __doc__)
 
 
 if __name__ == "__main__":

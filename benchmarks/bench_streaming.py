@@ -26,9 +26,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (base_parser, best_of, child_threads_note, fmt_bytes, fmt_mb,  # noqa: E402
-                     fmt_time, machine_info, machine_markdown, markdown_table,
-                     set_child_threads, targets_markdown, write_results)
+from _common import (cli_main, best_of, child_threads_note, fmt_bytes, fmt_mb, fmt_time,  # noqa: E402
+                     machine_info, markdown_table, set_child_threads, targets_markdown,
+                     write_results)
 
 NAME = "bench_streaming"
 HERE = Path(__file__).resolve()
@@ -261,10 +261,7 @@ def _markdown(rows, targets, quick, repeat):
 
 
 def main():
-    args = base_parser(__doc__.splitlines()[0]).parse_args()
-    payload = run(quick=args.quick, repeat=args.repeat, threads=args.threads)
-    print(payload["markdown"])
-    print(machine_markdown(payload["machine"]))
+    cli_main(run, __doc__)
 
 
 if __name__ == "__main__":

@@ -35,9 +35,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (RESULTS_DIR, base_parser, best_of, child_threads_note,  # noqa: E402
-                     fmt_bytes, fmt_mb, fmt_ratio, fmt_time, machine_info, machine_markdown,
-                     markdown_table, set_child_threads, write_results)
+from _common import (cli_main, RESULTS_DIR, best_of, child_threads_note, fmt_bytes, fmt_mb,  # noqa: E402
+                     fmt_ratio, fmt_time, machine_info, markdown_table, set_child_threads,
+                     write_results)
 
 NAME = "bench_suite"
 HERE = Path(__file__).resolve()
@@ -449,10 +449,7 @@ def _markdown(rows, matmul, base, scans, quick, repeat, plot_path, plot_note):
 
 
 def main():
-    args = base_parser(__doc__.splitlines()[0]).parse_args()
-    payload = run(quick=args.quick, repeat=args.repeat, threads=args.threads)
-    print(payload["markdown"])
-    print(machine_markdown(payload["machine"]))
+    cli_main(run, __doc__)
 
 
 if __name__ == "__main__":

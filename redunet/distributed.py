@@ -91,8 +91,6 @@ class DaskChunks:
 
 def input_features(net, X):
     """Dask array ``(m, F, C)`` of the spectral input features of a dask array ``X``."""
-    import dask.array as da
-
     F, C = net.spectrum_.n_frequencies, net.signal_shape_[0]
     real = np.dtype(net.dtype)
     dtype = real if net.arch == "vector" else np.result_type(real, np.complex64)

@@ -1,6 +1,5 @@
 """The cost model predicts the operator bytes a real build stores, and scales as the math says."""
 
-import numpy as np
 import pytest
 
 from conftest import labels_for

@@ -7,7 +7,7 @@ import naive
 from conftest import labels_for
 from redunet import ReduNet
 from redunet.datasets import gaussian_mixture_2d, gaussian_mixture_3d
-from redunet.layer import Layer, apply_layer, build_layer, group_rows
+from redunet.layer import apply_layer, build_layer, group_rows
 from redunet.operators import build_operator
 
 
