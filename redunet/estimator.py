@@ -32,7 +32,7 @@ def _advance(progress, delta_r):
         progress.close()
     else:
         progress.update(1)
-        progress.set_postfix(delta_R=f"{delta_r:.5f}")
+        progress.set_postfix(delta_R=f"{delta_r:.5f}", refresh=False)
 
 
 _LAYOUTS = {
