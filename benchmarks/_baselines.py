@@ -27,6 +27,18 @@ def _softmax(scores, axis):
     return e / e.sum(axis=axis, keepdims=True)
 
 
+
+def _vector_step(Z, E, Cs, gammas, eta, lmbda):
+    """The SPEC section 2 update of every row of ``Z``, vectorized over samples."""
+    compressed = [Z @ C.T for C in Cs]
+    scores = np.stack([-lmbda * np.linalg.norm(CZ, axis=1) for CZ in compressed], axis=1)
+    pi = _softmax(scores, axis=1)
+    step = Z @ E.T
+    for j, CZ in enumerate(compressed):
+        step -= gammas[j] * pi[:, j:j + 1] * CZ
+    Z = Z + eta * step
+    return Z / np.linalg.norm(Z, axis=1, keepdims=True)
+
 def _rows_of(y_index, K):
     return [np.flatnonzero(y_index == j) for j in range(K)]
 
@@ -62,14 +74,7 @@ def vector_redunet(X, y_index, K, n_layers, eta=0.5, eps=0.1, lmbda=500.0):
             alpha_j = d / (Zj.shape[0] * eps)
             Cs.append(alpha_j * np.linalg.inv(I + alpha_j * Zj.T @ Zj))
             gammas.append(Zj.shape[0] / m)
-        compressed = [Z @ C.T for C in Cs]
-        scores = np.stack([-lmbda * np.linalg.norm(CZ, axis=1) for CZ in compressed], axis=1)
-        pi = _softmax(scores, axis=1)
-        step = Z @ E.T
-        for j, CZ in enumerate(compressed):
-            step -= gammas[j] * pi[:, j:j + 1] * CZ
-        Z = Z + eta * step
-        Z /= np.linalg.norm(Z, axis=1, keepdims=True)
+        Z = _vector_step(Z, E, Cs, gammas, eta, lmbda)
         layers.append((E, Cs, np.array(gammas)))
     history.append(_vector_objective(Z, rows, eps))
     return Z, layers, np.array(history)
@@ -192,14 +197,7 @@ def dense_circulant_redunet(X, y_index, K, n_layers, eta=0.5, eps=0.1, lmbda=500
         E = alpha * np.linalg.inv(A)
         Cs = [alpha_j * np.linalg.inv(Aj) for alpha_j, Aj in operators]
         gammas = np.array([r.shape[0] / m for r in rows])
-        compressed = [Z @ Cj.T for Cj in Cs]
-        scores = np.stack([-lmbda * np.linalg.norm(CZ, axis=1) for CZ in compressed], axis=1)
-        pi = _softmax(scores, axis=1)
-        step = Z @ E.T
-        for j, CZ in enumerate(compressed):
-            step -= gammas[j] * pi[:, j:j + 1] * CZ
-        Z = Z + eta * step
-        Z /= np.linalg.norm(Z, axis=1, keepdims=True)
+        Z = _vector_step(Z, E, Cs, gammas, eta, lmbda)
         layers.append((E, Cs, gammas))
     return Z.reshape(X.shape), layers, np.array(history)
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from ._base import ParamsMixin
 from ._validation import NotFittedError, check_array, check_labels, check_parameter
+from .spectrum import weighted_sq_norms
 
 __all__ = ["NearestSubspace"]
 
@@ -132,11 +133,11 @@ class NearestSubspace(ParamsMixin):
         """Squared residual of every sample of ``V`` (F, m, C) to every class, shape (m, K)."""
         self._check_fitted()
         w = self.weights_.astype(V.real.dtype)
-        total = np.einsum("f,fmc->m", w, (V * V.conj()).real)
+        total = weighted_sq_norms(V, w)
         out = np.empty((V.shape[1], len(self.bases_)))
         for j, U in enumerate(self.bases_):
             coefficients = np.matmul(V, U.conj())
-            kept = np.einsum("f,fmk->m", w, (coefficients * coefficients.conj()).real)
+            kept = weighted_sq_norms(coefficients, w)
             out[:, j] = np.maximum(total - kept, 0.0)
         return out
 

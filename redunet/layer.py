@@ -18,12 +18,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .objective import half_mean_logdet
-from ._parallel import split_map
 from . import _kernels
 from ._config import resolve_backend
+from ._parallel import split_map
+from .objective import half_mean_logdet
 from .operators import DenseOperator, FactorizationError, build_operator, flush_tiny
-from .spectrum import normalize, weighted_sq_norms
+from .spectrum import normalize, sq_magnitude, weighted_sq_norms
 
 __all__ = ["Layer", "build_layer", "apply_layer", "group_rows", "build_and_apply_layer",
            "assemble_layer"]
@@ -194,10 +194,7 @@ def _apply_block(layer, V, weights, eta, lmbda, backend):
     """
     real = V.real.dtype
     weights = weights.astype(real)
-    power = V.real ** 2
-    if np.iscomplexobj(V):
-        power += V.imag ** 2
-    power = power.sum(axis=-1)                                 # (F, m)
+    power = sq_magnitude(V).sum(axis=-1)                       # (F, m)
     m = V.shape[1]
     low_rank = [j for j, op in enumerate(layer.compressions) if op.kind == "lowrank"]
     dense = [j for j, op in enumerate(layer.compressions) if op.kind == "dense"]

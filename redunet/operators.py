@@ -26,6 +26,7 @@ import numpy as np
 from . import _kernels
 from ._config import resolve_backend
 from ._parallel import split_map
+from .spectrum import sq_magnitude
 
 __all__ = ["DenseOperator", "LowRankOperator", "factorize", "build_operator",
            "FactorizationError"]
@@ -250,7 +251,7 @@ class LowRankOperator:
         else:
             c = coefficients
             quadratic = (c.conj() * np.matmul(c, self.gram.conj())).real
-            per_freq = power - 2.0 * (c.real ** 2 + c.imag ** 2).sum(-1) + quadratic.sum(-1)
+            per_freq = power - 2.0 * sq_magnitude(c).sum(-1) + quadratic.sum(-1)
             sq = weights @ per_freq
         return self.alpha ** 2 * np.maximum(sq, 0.0)
 

@@ -111,6 +111,14 @@ def make_spectrum(arch, signal_shape):
     return _SPECTRA[arch](signal_shape)
 
 
+def sq_magnitude(V):
+    """``|V|^2`` entry by entry, real (without the square root of ``abs``)."""
+    power = V.real ** 2
+    if np.iscomplexobj(V):
+        power += V.imag ** 2
+    return power
+
+
 def weighted_sq_norms(V, weights):
     """Squared norm of every sample over all channels and the full spectrum.
 
@@ -123,9 +131,7 @@ def weighted_sq_norms(V, weights):
     -------
     ndarray of shape (m,), real.
     """
-    power = V.real ** 2
-    if np.iscomplexobj(V):
-        power += V.imag ** 2
+    power = sq_magnitude(V)
     return np.einsum("f,fmc->m", weights.astype(power.dtype), power)
 
 
