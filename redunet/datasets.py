@@ -71,10 +71,18 @@ def gaussian_mixture_2d(n_per_class=500, noise=0.1, seed=0):
     Notes
     -----
     Sample ``i`` of class ``k`` is ``x = (mu_k + noise * g) / ||mu_k + noise * g||`` with
-    ``g ~ N(0, I_2)``, ``mu_0 = (1, 0)`` and ``mu_1 = (0, 1)``.
+    ``g ~ N(0, I_2)``, ``mu_0 = (1, 0)`` and ``mu_1 = (0, 1)``: the first experiment of the
+    ReduNet paper [1]_.
+
+    References
+    ----------
+    .. [1] K. H. R. Chan, Y. Yu, C. You, H. Qi, J. Wright, Y. Ma. "ReduNet: A White-box Deep
+       Network from the Principle of Maximizing Rate Reduction". Journal of Machine Learning
+       Research 23(114):1-103, 2022.
 
     Examples
     --------
+    >>> from redunet.datasets import gaussian_mixture_2d
     >>> X, y = gaussian_mixture_2d(n_per_class=3, noise=0.0)
     >>> X[[0, 3]]
     array([[1., 0.],
@@ -104,7 +112,24 @@ def gaussian_mixture_3d(n_per_class=500, noise=0.1, seed=0):
 
     Notes
     -----
-    Same recipe as :func:`gaussian_mixture_2d` with means ``e_1, e_2, e_3``.
+    Same recipe as :func:`gaussian_mixture_2d` with means ``e_1, e_2, e_3``, as in the
+    ReduNet paper [1]_.
+
+    References
+    ----------
+    .. [1] K. H. R. Chan, Y. Yu, C. You, H. Qi, J. Wright, Y. Ma. "ReduNet: A White-box Deep
+       Network from the Principle of Maximizing Rate Reduction". Journal of Machine Learning
+       Research 23(114):1-103, 2022.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from redunet.datasets import gaussian_mixture_3d
+    >>> X, y = gaussian_mixture_3d(n_per_class=4, noise=0.1, seed=0)
+    >>> X.shape, np.bincount(y).tolist()
+    ((12, 3), [4, 4, 4])
+    >>> bool(np.allclose(np.linalg.norm(X, axis=1), 1.0))
+    True
     """
     return _mixture_on_sphere("gaussian_mixture_3d", np.eye(3), n_per_class, noise, seed)
 
@@ -251,6 +276,13 @@ def load_mnist(path=None, test_fraction=0.2):
     ``numpy.random.default_rng(0)`` and the first ``round((1 - test_fraction) * 500)``
     go to training. Both sets are ordered by class; the result is identical on
     every call.
+
+    Examples
+    --------
+    >>> from redunet.datasets import load_mnist
+    >>> X_train, y_train, X_test, y_test = load_mnist()
+    >>> X_train.shape[1:], float(X_train.min()), float(X_train.max())
+    ((28, 28), 0.0, 1.0)
     """
     if not (isinstance(test_fraction, (float, int)) and not isinstance(test_fraction, bool)
             and 0 < test_fraction < 1):
@@ -285,6 +317,18 @@ def balanced_subset(X, y, n_per_class, seed=0):
     y_sub : ndarray of shape (K * n_per_class,)
         Classes in sorted label order; within a class, samples keep their
         original relative order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from redunet.datasets import balanced_subset
+    >>> X = np.arange(10.0)[:, None]
+    >>> y = np.array(["b", "a", "b", "a", "a", "b", "a", "b", "a", "a"])
+    >>> X_sub, y_sub = balanced_subset(X, y, n_per_class=2, seed=0)
+    >>> y_sub.tolist()
+    ['a', 'a', 'b', 'b']
+    >>> bool(np.all(y[X_sub[:, 0].astype(int)] == y_sub))
+    True
     """
     check_parameter("balanced_subset", "n_per_class", n_per_class, "positive_int")
     X, y = np.asarray(X), np.asarray(y)
@@ -356,10 +400,19 @@ def polar_sample(images, n_radii=15, n_angles=200):
     (``np.roll(out, s, axis=-1)``); ``np.rot90(image)`` (counter-clockwise) of a
     square image gives exactly ``np.roll(out, n_angles // 4, axis=-1)`` when
     ``n_angles`` is a multiple of 4. All sample points lie inside the image;
-    neighbours outside it would count as 0.
+    neighbours outside it would count as 0. This is the input of the
+    rotation-invariant experiment of the ReduNet paper [1]_; see :ref:`math-polar`.
+
+    References
+    ----------
+    .. [1] K. H. R. Chan, Y. Yu, C. You, H. Qi, J. Wright, Y. Ma. "ReduNet: A White-box Deep
+       Network from the Principle of Maximizing Rate Reduction". Journal of Machine Learning
+       Research 23(114):1-103, 2022.
 
     Examples
     --------
+    >>> import numpy as np
+    >>> from redunet.datasets import polar_sample
     >>> img = np.arange(9.0).reshape(3, 3)
     >>> polar_sample(img, n_radii=2, n_angles=4)
     array([[4., 4., 4., 4.],
@@ -413,6 +466,8 @@ def cyclic_shift(X, shift, axis=-1):
 
     Examples
     --------
+    >>> import numpy as np
+    >>> from redunet.datasets import cyclic_shift
     >>> cyclic_shift(np.arange(5), 2)
     array([3, 4, 0, 1, 2])
     """
@@ -436,7 +491,16 @@ def translate2d(X, dy, dx):
     Returns
     -------
     ndarray
-        Same shape and dtype as ``X``.
+        Same shape and dtype as ``X`` (``numpy.roll`` over the last two axes).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from redunet.datasets import translate2d
+    >>> image = np.arange(6).reshape(2, 3)
+    >>> translate2d(image, 1, -1)
+    array([[4, 5, 3],
+           [1, 2, 0]])
     """
     dy = _check_shift("translate2d", "dy", dy)
     dx = _check_shift("translate2d", "dx", dx)

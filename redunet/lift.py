@@ -1,4 +1,6 @@
-"""Lifting: the fixed random circular convolution in front of the invariant nets (SPEC section 4).
+"""Lifting: the fixed random circular convolution in front of the invariant nets.
+
+The math: :ref:`math-lifting`.
 
 A lift maps a signal with ``C_in`` channels to ``out_channels`` channels of the
 same length (or image size) by circular cross-correlation with fixed kernels,
@@ -100,7 +102,8 @@ class _BaseLift(ParamsMixin):
         Parameters
         ----------
         X : array_like
-            Training signals; only their channel count and size are used.
+            Training signals, ``(m, C_in, T)`` for :class:`Lift1D` or ``(m, C_in, H, W)`` for
+            :class:`Lift2D`; only their channel count and size are used.
         y : None
             Ignored; present for pipeline compatibility.
 
@@ -116,8 +119,9 @@ class _BaseLift(ParamsMixin):
         Parameters
         ----------
         X : array_like
-            Signals with ``in_channels_`` channels.  Their length (image size)
-            may differ from the one seen in ``fit`` if the kernel still fits.
+            Signals with ``in_channels_`` channels, in the layout of :meth:`fit`.  Their
+            length (image size) may differ from the one seen in ``fit`` if the kernel still
+            fits.
 
         Returns
         -------
@@ -136,7 +140,20 @@ class _BaseLift(ParamsMixin):
         return self._lift(X)
 
     def fit_transform(self, X, y=None):
-        """Fit, then lift ``X``; equivalent to ``fit(X).transform(X)``."""
+        """Fit, then lift ``X``; equivalent to ``fit(X).transform(X)``.
+
+        Parameters
+        ----------
+        X : array_like
+            Training signals, in the layout of :meth:`transform`.
+        y : None
+            Ignored; present for pipeline compatibility.
+
+        Returns
+        -------
+        ndarray
+            The lifted signals, as :meth:`transform` returns them.
+        """
         X = self._check_X(X)
         return self._fit(X)._lift(X)
 
@@ -193,7 +210,7 @@ class Lift1D(_BaseLift):
 
     Attributes
     ----------
-    kernels_ : ndarray of shape (out_channels, in_channels_, k)
+    kernels_ : ndarray of shape (out_channels, C_in, k)
         Kernels in use (float64).
     in_channels_ : int
         Channel count of the input signals.
@@ -209,17 +226,31 @@ class Lift1D(_BaseLift):
     ``Yhat_o(f) = sum_c conj(Khat_oc(f)) * Xhat_c(f)`` for real kernels, computed
     on the ``T // 2 + 1`` frequencies of the real FFT.  A cyclic shift of ``x``
     shifts ``y`` by the same amount (also after the ReLU, which acts entrywise).
+    See :ref:`math-lifting`.
+
+    References
+    ----------
+    .. [1] K. H. R. Chan, Y. Yu, C. You, H. Qi, J. Wright, Y. Ma. "ReduNet: A White-box Deep
+       Network from the Principle of Maximizing Rate Reduction". Journal of Machine Learning
+       Research 23(114):1-103, 2022.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from redunet.lift import Lift1D
+    >>> from redunet import Lift1D
+    >>> from redunet.datasets import cyclic_shift
     >>> X = np.random.default_rng(0).standard_normal((4, 3, 16))
     >>> lift = Lift1D(out_channels=8, kernel_size=5).fit(X)
     >>> lift.kernels_.shape
     (8, 3, 5)
-    >>> lift.transform(X).shape
+    >>> Y = lift.transform(X)
+    >>> Y.shape
     (4, 8, 16)
+
+    The lift commutes with cyclic shifts:
+
+    >>> bool(np.allclose(lift.transform(cyclic_shift(X, 3)), cyclic_shift(Y, 3)))
+    True
     """
 
     _n_axes = 1
@@ -255,7 +286,7 @@ class Lift2D(_BaseLift):
 
     Attributes
     ----------
-    kernels_ : ndarray of shape (out_channels, in_channels_, kh, kw)
+    kernels_ : ndarray of shape (out_channels, C_in, kh, kw)
         Kernels in use (float64).
     in_channels_ : int
         Channel count of the input images.
@@ -269,14 +300,26 @@ class Lift2D(_BaseLift):
     computed as ``Yhat_o(f) = sum_c conj(Khat_oc(f)) * Xhat_c(f)`` on the
     ``H x (W // 2 + 1)`` frequencies of the 2D real FFT, the kernel zero-padded
     to ``H x W``.  Cyclic shifts along either axis commute with the lift.
+    See :ref:`math-lifting`.
+
+    References
+    ----------
+    .. [1] K. H. R. Chan, Y. Yu, C. You, H. Qi, J. Wright, Y. Ma. "ReduNet: A White-box Deep
+       Network from the Principle of Maximizing Rate Reduction". Journal of Machine Learning
+       Research 23(114):1-103, 2022.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from redunet.lift import Lift2D
+    >>> from redunet import Lift2D
+    >>> from redunet.datasets import translate2d
     >>> X = np.random.default_rng(0).standard_normal((2, 1, 12, 10))
-    >>> Lift2D(out_channels=6, kernel_size=3).fit_transform(X).shape
+    >>> lift = Lift2D(out_channels=6, kernel_size=3)
+    >>> Y = lift.fit_transform(X)
+    >>> Y.shape
     (2, 6, 12, 10)
+    >>> bool(np.allclose(lift.transform(translate2d(X, 2, -3)), translate2d(Y, 2, -3)))
+    True
     """
 
     _n_axes = 2

@@ -69,6 +69,21 @@ def plot_history(history, ax=None):
     -------
     matplotlib.axes.Axes
         Three lines, in the order ``R``, ``Rc``, ``delta_R``.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> import numpy as np
+    >>> from redunet import ReduNet
+    >>> from redunet.datasets import gaussian_mixture_2d
+    >>> from redunet.plot import plot_history
+    >>> X, y = gaussian_mixture_2d(n_per_class=20, seed=0)
+    >>> net = ReduNet(n_layers=10).fit(X, y)
+    >>> ax = plot_history(net.history_)
+    >>> rate, compression, delta_r = ax.get_lines()
+    >>> bool(np.array_equal(delta_r.get_ydata(), net.history_["delta_r"]))
+    True
+    >>> plt.close(ax.figure)
     """
     missing = [key for key in ("rate", "compression", "delta_r") if key not in history]
     if missing:
@@ -108,6 +123,17 @@ def plot_similarity(Z, y, ax=None, title=None):
     -------
     matplotlib.axes.Axes
         Holds one ``m x m`` image with values in [0, 1].
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> import numpy as np
+    >>> from redunet.plot import plot_similarity
+    >>> Z = np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 0.0]])
+    >>> ax = plot_similarity(Z, y=[1, 0, 0])       # rows and columns sorted by class
+    >>> np.asarray(ax.get_images()[0].get_array()).tolist()
+    [[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    >>> plt.close(ax.figure)
     """
     Z = np.asarray(Z, dtype=float)
     Z = Z.reshape(Z.shape[0], -1)
@@ -144,13 +170,27 @@ def plot_features_2d(Z, y, ax=None):
     Parameters
     ----------
     Z : array_like of shape (m, 2)
+        Features, e.g. of the 2D Gaussian mixture or a vector ReduNet built on it.
     y : array_like of shape (m,)
+        Labels; one colour per class.
     ax : matplotlib.axes.Axes, optional
+        Axes to draw on; a new figure is created if omitted.
 
     Returns
     -------
     matplotlib.axes.Axes
         One scatter collection per class (sorted labels) and one line (the circle).
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> from redunet.datasets import gaussian_mixture_2d
+    >>> from redunet.plot import plot_features_2d
+    >>> X, y = gaussian_mixture_2d(n_per_class=10, seed=0)
+    >>> ax = plot_features_2d(X, y)
+    >>> [len(points.get_offsets()) for points in ax.collections]
+    [10, 10]
+    >>> plt.close(ax.figure)
     """
     Z = _check_points(Z, 2)
     y = _labels(y, Z.shape[0])
@@ -171,14 +211,27 @@ def plot_features_3d(Z, y, ax=None):
     Parameters
     ----------
     Z : array_like of shape (m, 3)
+        Features, e.g. of the 3D Gaussian mixture or a vector ReduNet built on it.
     y : array_like of shape (m,)
+        Labels; one colour per class.
     ax : mpl_toolkits.mplot3d.axes3d.Axes3D, optional
-        Must be a 3D axes (``projection="3d"``).
+        Must be a 3D axes (``projection="3d"``); a new figure is created if omitted.
 
     Returns
     -------
     mpl_toolkits.mplot3d.axes3d.Axes3D
         One scatter collection per class (sorted labels).
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> from redunet.datasets import gaussian_mixture_3d
+    >>> from redunet.plot import plot_features_3d
+    >>> X, y = gaussian_mixture_3d(n_per_class=5, seed=0)
+    >>> ax = plot_features_3d(X, y)
+    >>> ax.name, len(ax.collections)
+    ('3d', 3)
+    >>> plt.close(ax.figure)
     """
     Z = _check_points(Z, 3)
     y = _labels(y, Z.shape[0])
@@ -207,12 +260,23 @@ def plot_invariance(accuracy, shifts=None, reference=None, ax=None):
         Accuracy on the unshifted samples, drawn as a dashed line (1D) or
         named in the title (2D).
     ax : matplotlib.axes.Axes, optional
+        Axes to draw on; a new figure is created if omitted.
 
     Returns
     -------
     matplotlib.axes.Axes
         1D: the accuracy line (then the reference line if given);
         2D: one ``H x W`` image.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> from redunet.plot import plot_invariance
+    >>> ax = plot_invariance([0.9, 0.9, 0.8], shifts=[0, 5, 10], reference=0.9)
+    >>> accuracy, reference = ax.get_lines()
+    >>> accuracy.get_xdata().tolist(), accuracy.get_ydata().tolist()
+    ([0, 5, 10], [0.9, 0.9, 0.8])
+    >>> plt.close(ax.figure)
     """
     accuracy = np.asarray(accuracy, dtype=float)
     if accuracy.ndim not in (1, 2):
