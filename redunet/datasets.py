@@ -72,13 +72,11 @@ def gaussian_mixture_2d(n_per_class=500, noise=0.1, seed=0):
     -----
     Sample ``i`` of class ``k`` is ``x = (mu_k + noise * g) / ||mu_k + noise * g||`` with
     ``g ~ N(0, I_2)``, ``mu_0 = (1, 0)`` and ``mu_1 = (0, 1)``: the first experiment of the
-    ReduNet paper [1]_.
+    ReduNet paper [ReduNet]_.
 
     References
     ----------
-    .. [1] K. H. R. Chan, Y. Yu, C. You, H. Qi, J. Wright, Y. Ma. "ReduNet: A White-box Deep
-       Network from the Principle of Maximizing Rate Reduction". Journal of Machine Learning
-       Research 23(114):1-103, 2022.
+    [ReduNet]_, the first experiment (Chan et al., JMLR 23(114), 2022).
 
     Examples
     --------
@@ -113,13 +111,11 @@ def gaussian_mixture_3d(n_per_class=500, noise=0.1, seed=0):
     Notes
     -----
     Same recipe as :func:`gaussian_mixture_2d` with means ``e_1, e_2, e_3``, as in the
-    ReduNet paper [1]_.
+    ReduNet paper [ReduNet]_.
 
     References
     ----------
-    .. [1] K. H. R. Chan, Y. Yu, C. You, H. Qi, J. Wright, Y. Ma. "ReduNet: A White-box Deep
-       Network from the Principle of Maximizing Rate Reduction". Journal of Machine Learning
-       Research 23(114):1-103, 2022.
+    The 3D mixture of the ReduNet paper: [ReduNet]_.
 
     Examples
     --------
@@ -401,13 +397,11 @@ def polar_sample(images, n_radii=15, n_angles=200):
     square image gives exactly ``np.roll(out, n_angles // 4, axis=-1)`` when
     ``n_angles`` is a multiple of 4. All sample points lie inside the image;
     neighbours outside it would count as 0. This is the input of the
-    rotation-invariant experiment of the ReduNet paper [1]_; see :ref:`math-polar`.
+    rotation-invariant experiment of the ReduNet paper [ReduNet]_; see :ref:`math-polar`.
 
     References
     ----------
-    .. [1] K. H. R. Chan, Y. Yu, C. You, H. Qi, J. Wright, Y. Ma. "ReduNet: A White-box Deep
-       Network from the Principle of Maximizing Rate Reduction". Journal of Machine Learning
-       Research 23(114):1-103, 2022.
+    Polar sampling for rotation invariance as in [ReduNet]_.
 
     Examples
     --------

@@ -205,14 +205,12 @@ def gaussian_experiment(dim=2, n_per_class=500, noise=0.1, n_layers=2000, eta=0.
 
     Notes
     -----
-    The first experiment of the ReduNet paper [1]_ (2000 layers by default): every class
+    The first experiment of the ReduNet paper [ReduNet]_ (2000 layers by default): every class
     ends up on its own line through the origin, the lines orthogonal to one another.
 
     References
     ----------
-    .. [1] K. H. R. Chan, Y. Yu, C. You, H. Qi, J. Wright, Y. Ma. "ReduNet: A White-box Deep
-       Network from the Principle of Maximizing Rate Reduction". Journal of Machine Learning
-       Research 23(114):1-103, 2022.
+    The paper's toy experiments on the circle and the sphere: [ReduNet]_.
 
     Examples
     --------
@@ -296,16 +294,14 @@ def rotation_mnist_experiment(n_train_per_class=10, n_test_per_class=10, n_radii
 
     Notes
     -----
-    The defaults are the paper's setting [1]_: 10 training samples per class, 15 radii,
+    The defaults are the paper's setting [ReduNet]_: 10 training samples per class, 15 radii,
     200 angles, 20 lifted channels with kernels of length 5, 40 layers. Why a rotation on
     the grid is a cyclic shift: :ref:`math-polar`; why the prediction cannot change:
     :ref:`math-equivariance`.
 
     References
     ----------
-    .. [1] K. H. R. Chan, Y. Yu, C. You, H. Qi, J. Wright, Y. Ma. "ReduNet: A White-box Deep
-       Network from the Principle of Maximizing Rate Reduction". Journal of Machine Learning
-       Research 23(114):1-103, 2022.
+    Rotation-invariant MNIST, as set up in [ReduNet]_.
 
     Examples
     --------
@@ -410,15 +406,13 @@ def translation_mnist_experiment(n_train_per_class=10, n_test_per_class=10, out_
 
     Notes
     -----
-    The defaults are the paper's setting [1]_: 10 training samples per class, 75 lifted
+    The defaults are the paper's setting [ReduNet]_: 10 training samples per class, 75 lifted
     channels with ``9 x 9`` kernels, 25 layers. Why the prediction of a translated image
     cannot change: :ref:`math-equivariance`.
 
     References
     ----------
-    .. [1] K. H. R. Chan, Y. Yu, C. You, H. Qi, J. Wright, Y. Ma. "ReduNet: A White-box Deep
-       Network from the Principle of Maximizing Rate Reduction". Journal of Machine Learning
-       Research 23(114):1-103, 2022.
+    Translation-invariant MNIST with a 2D lift, after [ReduNet]_.
 
     Examples
     --------

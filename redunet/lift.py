@@ -230,9 +230,7 @@ class Lift1D(_BaseLift):
 
     References
     ----------
-    .. [1] K. H. R. Chan, Y. Yu, C. You, H. Qi, J. Wright, Y. Ma. "ReduNet: A White-box Deep
-       Network from the Principle of Maximizing Rate Reduction". Journal of Machine Learning
-       Research 23(114):1-103, 2022.
+    The lifting stage of the rotation-invariant nets of [ReduNet]_.
 
     Examples
     --------
@@ -304,9 +302,7 @@ class Lift2D(_BaseLift):
 
     References
     ----------
-    .. [1] K. H. R. Chan, Y. Yu, C. You, H. Qi, J. Wright, Y. Ma. "ReduNet: A White-box Deep
-       Network from the Principle of Maximizing Rate Reduction". Journal of Machine Learning
-       Research 23(114):1-103, 2022.
+    Translation-invariant nets behind a 2D random lift: [ReduNet]_.
 
     Examples
     --------

@@ -105,7 +105,7 @@ def coding_rate(Z, eps=0.1):
 
     See Also
     --------
-    compression_rate, rate_reduction
+    rate_reduction : The objective ``R - Rc``, of which this is the first term.
 
     Notes
     -----
@@ -120,9 +120,8 @@ def coding_rate(Z, eps=0.1):
 
     References
     ----------
-    .. [1] K. H. R. Chan, Y. Yu, C. You, H. Qi, J. Wright, Y. Ma. "ReduNet: A White-box Deep
-       Network from the Principle of Maximizing Rate Reduction". Journal of Machine Learning
-       Research 23(114):1-103, 2022.
+    The coding rate of the rate reduction objective of the ReduNet paper [ReduNet]_
+    (Chan et al., JMLR 23(114), 2022); entries in :ref:`math-references`.
 
     Examples
     --------
@@ -157,11 +156,13 @@ def compression_rate(Z, y=None, membership=None, eps=0.1):
     Returns
     -------
     float
-        The rate ``Rc`` in nats.
+        The rate ``Rc`` in nats: the cost of coding every class on its own, weighted by the
+        class shares.
 
     See Also
     --------
-    coding_rate, rate_reduction
+    coding_rate : The rate of all features together.
+    rate_reduction : ``coding_rate - compression_rate``.
 
     Notes
     -----
@@ -179,9 +180,8 @@ def compression_rate(Z, y=None, membership=None, eps=0.1):
 
     References
     ----------
-    .. [1] K. H. R. Chan, Y. Yu, C. You, H. Qi, J. Wright, Y. Ma. "ReduNet: A White-box Deep
-       Network from the Principle of Maximizing Rate Reduction". Journal of Machine Learning
-       Research 23(114):1-103, 2022.
+    [ReduNet]_ (Chan et al., JMLR 2022): the compression term of the objective, with
+    hard and soft memberships; see also :ref:`math-references`.
 
     Examples
     --------
@@ -209,10 +209,9 @@ def rate_reduction(Z, y=None, membership=None, eps=0.1):
     ----------
     Z : array_like of shape (m, d)
         Features, one sample per row.
-    y : array_like of shape (m,), optional
-        Class labels (any sortable values). Pass exactly one of ``y`` and ``membership``.
-    membership : array_like of shape (m, K), optional
-        Non-negative soft memberships, as in :func:`compression_rate`.
+    y, membership : array_like, optional
+        Hard labels ``(m,)`` or non-negative soft memberships ``(m, K)``; pass exactly
+        one, as for :func:`compression_rate`.
     eps : float, default=0.1
         Squared quantization error, > 0.
 
@@ -237,9 +236,7 @@ def rate_reduction(Z, y=None, membership=None, eps=0.1):
 
     References
     ----------
-    .. [1] K. H. R. Chan, Y. Yu, C. You, H. Qi, J. Wright, Y. Ma. "ReduNet: A White-box Deep
-       Network from the Principle of Maximizing Rate Reduction". Journal of Machine Learning
-       Research 23(114):1-103, 2022.
+    The MCR^2 objective, and every ReduNet layer as a gradient step on it: [ReduNet]_.
 
     Examples
     --------
