@@ -28,16 +28,15 @@ extensions = [
 ]
 
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "generated/*.md"]
+exclude_patterns = ["_build"]
 root_doc = "index"
 default_role = "literal"
 
 # API pages: one page per public name, written by autosummary at build time.
 autosummary_generate = True
-autosummary_ignore_module_all = False   # a module page lists the names of its __all__
 autodoc_typehints = "none"
 autodoc_member_order = "bysource"
-numpydoc_show_class_members = False   # the class template lists the methods itself
+numpydoc_show_class_members = False   # class pages document their methods (autodoc)
 numpydoc_class_members_toctree = False
 
 
@@ -55,10 +54,6 @@ def _literal_attribute_names(app, what, name, obj, options, lines):
             lines[index] = match.group(1) + attribute.sub(r"``\1``", match.group(2))
 
 
-def setup(app):
-    app.connect("autodoc-process-docstring", _literal_attribute_names, priority=400)  # before numpydoc
-
-
 html_theme = "alabaster"
 html_theme_options = {
     "description": "White-box ReduNets built in closed form from the rate reduction",
@@ -68,3 +63,8 @@ html_theme_options = {
 }
 html_static_path = []
 html_show_sourcelink = False
+
+
+def setup(app):
+    # priority < 500: runs before numpydoc rewrites the sections
+    app.connect("autodoc-process-docstring", _literal_attribute_names, priority=400)
