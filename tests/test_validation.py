@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from redunet import Lift1D, NearestSubspace, ReduNet, coding_rate, rate_reduction
+from redunet import Lift1D, Lift2D, NearestSubspace, ReduNet, coding_rate, rate_reduction
 from redunet._validation import NotFittedError
 
 rng = np.random.default_rng(0)
@@ -39,14 +39,21 @@ FIT_CASES = [
     ({"lmbda": -5.0}, X2, Y2, ValueError, r"'lmbda' parameter of ReduNet must be a float >= 0"),
     ({"n_layers": 0}, X2, Y2, ValueError, r"'n_layers' parameter of ReduNet must be an int >= 1"),
     ({"n_layers": 2.5}, X2, Y2, ValueError, r"'n_layers' parameter"),
-    ({"arch": "conv"}, X2, Y2, ValueError, r"'arch' parameter of ReduNet must be one of"),
-    ({"dtype": "int8"}, X2, Y2, ValueError, r"'dtype' parameter must be 'float32' or 'float64'"),
-    ({"backend": "cuda"}, X2, Y2, ValueError, r"'backend' parameter must be one of"),
+    ({"arch": "conv"}, X2, Y2, ValueError,
+     r"'arch' parameter of ReduNet must be one of 'vector', 'fourier1d', 'fourier2d'. Got 'conv'"),
+    ({"eta": float("nan")}, X2, Y2, ValueError, r"'eta' parameter of ReduNet must be a float > 0"),
+    ({"eta": True}, X2, Y2, ValueError, r"'eta' parameter of ReduNet must be a float > 0"),
+    ({"verbose": 1}, X2, Y2, ValueError, r"'verbose' parameter of ReduNet must be a bool. Got 1"),
+    ({"dtype": "int8"}, X2, Y2, ValueError, r"'dtype' parameter of ReduNet must be 'float32' or 'float64'. Got 'int8' instead"),
+    ({"backend": "cuda"}, X2, Y2, ValueError, r"'backend' parameter of ReduNet must be one of 'numba', 'numpy' or None. Got 'cuda'"),
     ({"tol": -1.0}, X2, Y2, ValueError, r"'tol' parameter of ReduNet must be None or a float >= 0"),
     ({"patience": 0}, X2, Y2, ValueError, r"'patience' parameter"),
     ({"n_components": 0}, X2, Y2, ValueError, r"'n_components' parameter"),
     ({"lift": Lift1D(4, 3)}, X2, Y2, ValueError, r"'lift' parameter of ReduNet must be None for arch='vector'"),
-    ({"arch": "fourier1d", "lift": "yes"}, X3, Y2, TypeError, r"'lift' parameter of ReduNet must be a Lift1D"),
+    ({"arch": "fourier1d", "lift": "yes"}, X3, Y2, TypeError,
+     r"'lift' parameter of ReduNet must be a Lift1D, a Lift2D or None. Got 'yes'"),
+    ({"arch": "fourier1d", "lift": Lift2D(4, 3)}, X3, Y2, ValueError,
+     r"'lift' parameter of ReduNet must be a Lift1D or None for arch='fourier1d'. Got a Lift2D"),
     ({"arch": "fourier1d", "lift": Lift1D(4, 9)}, X3, Y2, ValueError, r"kernel_size"),
 ]
 
