@@ -16,10 +16,12 @@ raise scikit-learn's ``InvalidParameterError`` (a ``ValueError`` and a
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import (HasMethods, Interval, Options, StrOptions,
                                              validate_parameter_constraints)
 from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import column_or_1d
 
 __all__ = [
     "check_array",
@@ -29,9 +31,19 @@ __all__ = [
     "choices",
     "instance_of",
     "NotFittedError",
+    "InputTypeError",
     "CONSTRAINTS",
     "FLOAT_DTYPE",
 ]
+
+
+class InputTypeError(TypeError, ValueError):
+    """An input of the wrong kind (None, complex, sparse, ...).
+
+    A ``TypeError`` by our rule, and a ``ValueError`` as scikit-learn's input
+    checks raise for the same inputs (its ``InvalidParameterError`` is both for
+    the same reason).
+    """
 
 
 def _is_bool(value):
@@ -219,19 +231,33 @@ def check_array(X, name="X", ndim=None, dtype=np.float64, allow_zero_samples=Fal
         C-contiguous array of ``dtype``.
     """
     if X is None:
-        raise TypeError(f"Expected '{name}' to be an array of numbers. Got None instead.")
+        raise InputTypeError(f"Expected '{name}' to be an array of numbers. Got None instead.")
+    if scipy.sparse.issparse(X):
+        raise InputTypeError(
+            f"Expected '{name}' to be a dense array. Got a sparse {type(X).__name__} instead; "
+            f"sparse input is not supported, convert it with {name}.toarray()."
+        )
     arr = np.asarray(X)
-    if arr.dtype == object or arr.dtype.kind in "USVMm":
-        raise TypeError(
+    if arr.dtype == object:
+        try:
+            arr = arr.astype(dtype)
+        except (TypeError, ValueError) as exc:
+            raise InputTypeError(
+                f"Expected '{name}' to hold real numbers. Converting its object array "
+                f"failed: {exc}"
+            ) from None
+    if arr.dtype.kind in "USVMm":
+        raise InputTypeError(
             f"Expected '{name}' to hold real numbers. Got an array of dtype {arr.dtype} instead."
         )
     if arr.dtype.kind == "c":
-        raise TypeError(
-            f"Expected '{name}' to hold real numbers. Got complex dtype {arr.dtype} instead; "
-            "pass the real signal, the library computes its spectrum itself."
+        raise InputTypeError(
+            f"Expected '{name}' to hold real numbers. Complex data not supported: got dtype "
+            f"{arr.dtype}; pass the real signal, the library computes its spectrum itself."
         )
     if arr.dtype.kind not in "biuf":
-        raise TypeError(f"Expected '{name}' to hold real numbers. Got dtype {arr.dtype} instead.")
+        raise InputTypeError(
+            f"Expected '{name}' to hold real numbers. Got dtype {arr.dtype} instead.")
     layout = f" {shape_hint}" if shape_hint else ""
     if ndim is not None and arr.ndim != ndim:
         hint = ""
@@ -245,7 +271,9 @@ def check_array(X, name="X", ndim=None, dtype=np.float64, allow_zero_samples=Fal
     if arr.ndim < 1 or arr.shape[0] == 0:
         raise ValueError(f"Expected '{name}' to hold at least one sample. Got shape {arr.shape}.")
     if arr.size == 0:
-        raise ValueError(f"Expected every sample of '{name}' to have entries. Got shape {arr.shape}.")
+        raise ValueError(f"Expected every sample of '{name}' to have entries. Found an array "
+                         f"with 0 feature(s) (shape={arr.shape}) while a minimum of 1 is "
+                         f"required.")
     arr = np.ascontiguousarray(arr, dtype=dtype)
     if not np.all(np.isfinite(arr)):
         bad = np.flatnonzero(~np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1))
@@ -284,8 +312,11 @@ def check_labels(y, n_samples, name="y", min_per_class=2):
         Index of each sample's class in ``classes``.
     """
     if y is None:
-        raise TypeError(f"Expected '{name}' to be an array of labels. Got None instead.")
+        raise InputTypeError(f"Expected '{name}' to be an array of labels. Got None instead: "
+                             "this estimator requires y to be passed, but the target y is None.")
     labels = np.asarray(y)
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = column_or_1d(labels, warn=True)     # scikit-learn's DataConversionWarning
     if labels.ndim != 1:
         raise ValueError(
             f"Expected '{name}' to be a 1D array of labels. Got shape {labels.shape} instead."

@@ -64,6 +64,9 @@ class NearestSubspace(ClassifierMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = False
+        # Subspaces through the origin: classes that differ by location only (scikit-learn's
+        # blobs) are not separated.
+        tags.classifier_tags.poor_score = True
         return tags
 
     def __sklearn_is_fitted__(self):
@@ -80,14 +83,19 @@ class NearestSubspace(ClassifierMixin, BaseEstimator):
         return self.fit_spectral(plain[None], np.ones(1), y_index, classes)
 
     def decision_function(self, Z):
-        """Negative squared residual to every class subspace, shape (m, K)."""
-        Z = self._check_plain(Z)
-        return -self.residuals_spectral(Z[None])
+        """Negative squared residual to every class subspace, shape (m, K).
+
+        For two classes, scikit-learn's binary convention: the residual to the
+        first class minus the residual to the second, shape (m,), positive for
+        ``classes_[1]``.
+        """
+        scores = -self.residuals_spectral(self._check_plain(Z)[None])
+        return scores[:, 1] - scores[:, 0] if scores.shape[1] == 2 else scores
 
     def predict(self, Z):
         """Label of the nearest class subspace for every row of ``Z``."""
-        scores = self.decision_function(Z)
-        return self.classes_[np.argmax(scores, axis=1)]
+        nearest = self.predict_spectral(self._check_plain(Z)[None])
+        return self.classes_[nearest]
 
     def score(self, Z, y):
         """Accuracy of :meth:`predict` on ``(Z, y)``."""

@@ -44,6 +44,16 @@ _LAYOUTS = {
 }
 _NDIM = {"vector": 2, "fourier1d": 3, "fourier2d": 4}
 
+def _ndim(X):
+    """Number of dimensions of array-like ``X`` (None if it is not array-like)."""
+    if hasattr(X, "shape"):
+        return len(X.shape)
+    try:
+        return np.asarray(X).ndim
+    except (TypeError, ValueError):
+        return None
+
+
 # Samples per chunk in transform: bounds the temporaries to about this many bytes.
 _CHUNK_BYTES = 64 * 2**20
 
@@ -175,8 +185,7 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
         """
         for name in ("n_features_in_", "feature_names_in_"):
             self.__dict__.pop(name, None)
-        shape = X.shape if hasattr(X, "shape") else np.shape(X)
-        if self.arch == "vector" and len(shape) == 2:
+        if self.arch == "vector" and _ndim(X) == 2:
             validate_data(self, X, reset=True, skip_check_array=True)
 
     def __sklearn_tags__(self):
@@ -185,6 +194,9 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
         tags.input_tags.three_d_array = self.arch == "fourier1d"    # fourier2d: 4-D, no tag
         tags.target_tags.required = True
         tags.classifier_tags.multi_label = False
+        # Nearest subspaces through the origin of unit-norm features: classes that differ by
+        # location only (scikit-learn's blobs) are not separated.
+        tags.classifier_tags.poor_score = True
         dtype = self.dtype if FLOAT_DTYPE.is_satisfied_by(self.dtype) else "float64"
         tags.transformer_tags.preserves_dtype = [np.dtype(dtype).name]   # features in `dtype`
         return tags
@@ -431,12 +443,15 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
                     desc="ReduNet")
 
     # -- inference --------------------------------------------------------------------------------
-    def _check_fitted(self):
+    def _check_fitted(self, X=None):
+        """Raise ``NotFittedError`` before ``fit``; check the features of a 2-D ``X`` against fit."""
         check_is_fitted(self, msg="This %(name)s instance is not fitted yet. Call 'fit' first.")
+        if X is not None and self.arch == "vector" and _ndim(X) == 2:
+            validate_data(self, X, reset=False, skip_check_array=True)
 
     def _spectral_features(self, X):
         """Final features of ``X`` in the spectral batch layout, computed in sample chunks."""
-        self._check_fitted()
+        self._check_fitted(X)
         Z = self._lifted(self._validated(X), fitting=False)
         weights = self.spectrum_.weights
         chunk = max(1, _CHUNK_BYTES // (16 * self.spectrum_.n_frequencies * Z.shape[1]))
