@@ -3,14 +3,18 @@
 All messages follow one wording: what was expected, what was received, and
 (where useful) how to fix it.  Every check raises ``TypeError`` for a value of
 the wrong kind and ``ValueError`` for a value of the right kind but wrong
-content.
+content; inputs of the wrong kind raise :class:`InputTypeError`, which is both,
+because scikit-learn's conventions expect a ``ValueError`` there.
 
 Hyper-parameters are checked by scikit-learn's parameter validation
 (``_parameter_constraints`` of the estimators, :func:`check_parameter` for
-functions), with the constraints below: they describe themselves in our words
+functions) with the constraints below, which describe themselves in our words
 ("The 'eta' parameter of ReduNet must be a float > 0. Got -1 instead.") and
 raise scikit-learn's ``InvalidParameterError`` (a ``ValueError`` and a
-``TypeError``).
+``TypeError``).  They subclass the constraint classes of scikit-learn's private
+``sklearn.utils._param_validation`` module, as ``_parameter_constraints``
+requires; a scikit-learn release that changes that module is caught by
+``tests/test_validation.py`` and ``tests/test_sklearn.py``.
 """
 
 from numbers import Integral, Real
@@ -54,7 +58,8 @@ class _Interval(Interval):
     """A range of ints or finite floats, bools excluded, described as "a float > 0"."""
 
     def is_satisfied_by(self, val):
-        if _is_bool(val) or (isinstance(val, Real) and not np.isfinite(val)):
+        if _is_bool(val) or (isinstance(val, Real) and not isinstance(val, Integral)
+                             and not np.isfinite(val)):
             return False
         return super().is_satisfied_by(val)
 
@@ -77,8 +82,10 @@ class _Choices(Options):
         self.values = tuple(values)
 
     def is_satisfied_by(self, val):
+        if _is_bool(val) and not any(_is_bool(v) for v in self.values):
+            return False                      # True is not the choice 1
         try:
-            return any(val == v and type(val) is not bool for v in self.values)
+            return any(val == v for v in self.values)
         except (TypeError, ValueError):       # e.g. an array compared with a value
             return False
 
@@ -119,7 +126,7 @@ class _FloatDtype(StrOptions):
     def is_satisfied_by(self, val):
         try:
             return np.dtype(val) in (np.dtype(np.float32), np.dtype(np.float64))
-        except TypeError:
+        except (TypeError, ValueError):
             return False
 
     def __str__(self):

@@ -44,6 +44,7 @@ _LAYOUTS = {
 }
 _NDIM = {"vector": 2, "fourier1d": 3, "fourier2d": 4}
 
+
 def _ndim(X):
     """Number of dimensions of array-like ``X`` (None if it is not array-like)."""
     if hasattr(X, "shape"):
@@ -132,6 +133,21 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
     1.0
     """
 
+    _parameter_constraints = {
+        "arch": [choices(*_NDIM)],
+        "n_layers": CONSTRAINTS["positive_int"],
+        "eta": CONSTRAINTS["positive_float"],
+        "eps": CONSTRAINTS["positive_float"],
+        "lmbda": CONSTRAINTS["nonnegative_float"],
+        "lift": [instance_of(Lift1D), instance_of(Lift2D), None],
+        "tol": CONSTRAINTS["optional_nonnegative_float"],
+        "patience": CONSTRAINTS["positive_int"],
+        "n_components": CONSTRAINTS["optional_positive_int"],
+        "dtype": [FLOAT_DTYPE],
+        "backend": [choices(*BACKENDS), None],
+        "verbose": CONSTRAINTS["bool"],
+    }
+
     def __init__(self, arch="vector", n_layers=40, eta=0.5, eps=0.1, lmbda=500.0, lift=None,
                  tol=None, patience=5, n_components=None, dtype="float64", backend=None,
                  verbose=False):
@@ -148,25 +164,11 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.backend = backend
         self.verbose = verbose
 
-    _parameter_constraints = {
-        "arch": [choices(*_NDIM)],
-        "n_layers": CONSTRAINTS["positive_int"],
-        "eta": CONSTRAINTS["positive_float"],
-        "eps": CONSTRAINTS["positive_float"],
-        "lmbda": CONSTRAINTS["nonnegative_float"],
-        "lift": [instance_of(Lift1D), instance_of(Lift2D), None],
-        "tol": CONSTRAINTS["optional_nonnegative_float"],
-        "patience": CONSTRAINTS["positive_int"],
-        "n_components": CONSTRAINTS["optional_positive_int"],
-        "dtype": [FLOAT_DTYPE],
-        "backend": [choices(*BACKENDS), None],
-        "verbose": CONSTRAINTS["bool"],
-    }
-
     # -- parameters -------------------------------------------------------------------------------
     def _check_params(self):
         """Every parameter against ``_parameter_constraints``, then the pairs that must agree."""
         self._validate_params()
+        resolve_backend(self.backend)                    # REDUNET_BACKEND when backend=None
         if self.lift is not None:
             if self.arch == "vector":
                 raise ValueError("The 'lift' parameter of ReduNet must be None for arch='vector'; "
