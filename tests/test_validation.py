@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import scipy.sparse
 
 from redunet import Lift1D, Lift2D, NearestSubspace, ReduNet, coding_rate, rate_reduction
 from redunet._validation import NotFittedError
@@ -26,7 +27,11 @@ FIT_CASES = [
     ({}, _with(X2, (2, 1), np.nan), Y2, ValueError, r"'X' to contain only finite values.*\[2\]"),
     ({}, _with(X2, (3, 0), np.inf), Y2, ValueError, r"'X' to contain only finite values.*\[3\]"),
     ({}, _with(X2, 4, 0.0), Y2, ValueError, r"every sample of 'X' to be non-zero.*\[4\]"),
-    ({}, X2 + 1j, Y2, TypeError, r"'X' to hold real numbers. Complex data not supported: got dtype complex128"),
+    ({}, X2 + 1j, Y2, TypeError,
+     r"'X' to hold real numbers. Complex data not supported: got dtype complex128"),
+    ({}, scipy.sparse.csr_matrix(X2), Y2, TypeError,
+     r"'X' to be a dense array. Got a sparse csr_matrix.*X.toarray\(\)"),
+    ({}, X2, None, TypeError, r"'y' to be an array of labels. Got None.*requires y to be passed"),
     ({}, np.array([["a"] * 4] * 10), Y2, TypeError, r"'X' to hold real numbers"),
     ({}, None, Y2, TypeError, r"'X' to be an array"),
     ({}, X2, Y2[:-1], ValueError, r"'y' to have one label per sample of X \(10\). Got 9"),
@@ -49,8 +54,10 @@ FIT_CASES = [
     ({"eta": float("nan")}, X2, Y2, ValueError, r"'eta' parameter of ReduNet must be a float > 0"),
     ({"eta": True}, X2, Y2, ValueError, r"'eta' parameter of ReduNet must be a float > 0"),
     ({"verbose": 1}, X2, Y2, ValueError, r"'verbose' parameter of ReduNet must be a bool. Got 1"),
-    ({"dtype": "int8"}, X2, Y2, ValueError, r"'dtype' parameter of ReduNet must be 'float32' or 'float64'. Got 'int8' instead"),
-    ({"backend": "cuda"}, X2, Y2, ValueError, r"'backend' parameter of ReduNet must be one of 'numba', 'numpy' or None. Got 'cuda'"),
+    ({"dtype": "int8"}, X2, Y2, ValueError,
+     r"'dtype' parameter of ReduNet must be 'float32' or 'float64'. Got 'int8' instead"),
+    ({"backend": "cuda"}, X2, Y2, ValueError,
+     r"'backend' parameter of ReduNet must be one of 'numba', 'numpy' or None. Got 'cuda'"),
     ({"tol": -1.0}, X2, Y2, ValueError, r"'tol' parameter of ReduNet must be None or a float >= 0"),
     ({"patience": 0}, X2, Y2, ValueError, r"'patience' parameter"),
     ({"n_components": 0}, X2, Y2, ValueError, r"'n_components' parameter"),
@@ -96,6 +103,15 @@ def test_transform_and_predict_reject_bad_input(fitted, X, exception, pattern):
         fitted.transform(X)
     with pytest.raises(exception, match=pattern):
         fitted.predict(X)
+
+
+@pytest.mark.parametrize("X, y", [(None, Y2), (X2 + 1j, Y2), (scipy.sparse.csr_matrix(X2), Y2),
+                                  (X2, None)])
+def test_inputs_of_the_wrong_kind_are_also_value_errors(X, y):
+    # TypeError by our rule, ValueError as scikit-learn's input checks raise for them.
+    with pytest.raises(TypeError) as info:
+        ReduNet(n_layers=1).fit(X, y)
+    assert isinstance(info.value, ValueError)
 
 
 def test_invariant_arch_rejects_other_sample_shape():
