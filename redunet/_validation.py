@@ -3,59 +3,188 @@
 All messages follow one wording: what was expected, what was received, and
 (where useful) how to fix it.  Every check raises ``TypeError`` for a value of
 the wrong kind and ``ValueError`` for a value of the right kind but wrong
-content.
+content; inputs of the wrong kind raise :class:`InputTypeError`, which is both,
+because scikit-learn's conventions expect a ``ValueError`` there.
+
+Hyper-parameters are checked by scikit-learn's parameter validation
+(``_parameter_constraints`` of the estimators, :func:`check_parameter` for
+functions) with the constraints below, which describe themselves in our words
+("The 'eta' parameter of ReduNet must be a float > 0. Got -1 instead.") and
+raise scikit-learn's ``InvalidParameterError`` (a ``ValueError`` and a
+``TypeError``).  They subclass the constraint classes of scikit-learn's private
+``sklearn.utils._param_validation`` module, as ``_parameter_constraints``
+requires; a scikit-learn release that changes that module is caught by
+``tests/test_validation.py`` and ``tests/test_sklearn.py``.
 """
 
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse
+from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import (HasMethods, Interval, Options, StrOptions,
+                                             validate_parameter_constraints)
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import column_or_1d
 
 __all__ = [
     "check_array",
     "check_labels",
     "check_parameter",
     "check_dtype",
+    "choices",
+    "instance_of",
     "NotFittedError",
+    "InputTypeError",
+    "CONSTRAINTS",
+    "FLOAT_DTYPE",
 ]
 
 
-class NotFittedError(ValueError, AttributeError):
-    """Raised when a method that needs a fitted estimator is called before ``fit``."""
+class InputTypeError(TypeError, ValueError):
+    """An input of the wrong kind (None, complex, sparse, ...).
+
+    A ``TypeError`` by our rule, and a ``ValueError`` as scikit-learn's input
+    checks raise for the same inputs (its ``InvalidParameterError`` is both for
+    the same reason).
+    """
+
+
+def _is_bool(value):
+    return isinstance(value, (bool, np.bool_))
+
+
+class _Interval(Interval):
+    """A range of ints or finite floats, bools excluded, described as "a float > 0"."""
+
+    def is_satisfied_by(self, val):
+        if _is_bool(val) or (isinstance(val, Real) and not isinstance(val, Integral)
+                             and not np.isfinite(val)):
+            return False
+        return super().is_satisfied_by(val)
+
+    def __str__(self):
+        kind = "an int" if self.type is Integral else "a float"
+        if self.left is not None and self.right is not None:
+            left = "[" if self.closed in ("left", "both") else "("
+            right = "]" if self.closed in ("right", "both") else ")"
+            return f"{kind} in {left}{self.left}, {self.right}{right}"
+        if self.left is not None:
+            return f"{kind} {'>=' if self.closed in ('left', 'both') else '>'} {self.left}"
+        return f"{kind} {'<=' if self.closed in ('right', 'both') else '<'} {self.right}"
+
+
+class _Choices(Options):
+    """One of a few values, listed in the order given."""
+
+    def __init__(self, values):
+        super().__init__(object, set(values))
+        self.values = tuple(values)
+
+    def is_satisfied_by(self, val):
+        if _is_bool(val) and not any(_is_bool(v) for v in self.values):
+            return False                      # True is not the choice 1
+        try:
+            return any(val == v for v in self.values)
+        except (TypeError, ValueError):       # e.g. an array compared with a value
+            return False
+
+    def __str__(self):
+        return "one of " + ", ".join(repr(v) for v in self.values)
+
+
+class _StrChoices(StrOptions):
+    """One of a few strings, listed in the order given."""
+
+    def __init__(self, values):
+        super().__init__(set(values))
+        self.values = tuple(values)
+
+    def __str__(self):
+        return "one of " + ", ".join(repr(v) for v in self.values)
+
+
+class _Bool(Options):
+    """``True`` or ``False`` (Python or NumPy)."""
+
+    def __init__(self):
+        super().__init__(object, {True, False})
+
+    def is_satisfied_by(self, val):
+        return _is_bool(val)
+
+    def __str__(self):
+        return "a bool"
+
+
+class _FloatDtype(StrOptions):
+    """A name or NumPy type of float32 or float64."""
+
+    def __init__(self):
+        super().__init__({"float32", "float64"})
+
+    def is_satisfied_by(self, val):
+        try:
+            return np.dtype(val) in (np.dtype(np.float32), np.dtype(np.float64))
+        except (TypeError, ValueError):
+            return False
+
+    def __str__(self):
+        return "'float32' or 'float64'"
+
+
+class _InstanceOf(HasMethods):
+    """An instance of one class, described by the class name."""
+
+    def __init__(self, cls):
+        super().__init__(["fit"])
+        self.cls = cls
+
+    def is_satisfied_by(self, val):
+        return isinstance(val, self.cls)
+
+    def __str__(self):
+        return f"a {self.cls.__name__}"
+
+
+def choices(*values):
+    """Constraint: one of ``values`` (strings or numbers)."""
+    if all(isinstance(v, str) for v in values):
+        return _StrChoices(values)
+    return _Choices(values)
+
+
+def instance_of(cls):
+    """Constraint: an instance of ``cls``, named in messages as "a <cls>"."""
+    return _InstanceOf(cls)
+
+
+FLOAT_DTYPE = _FloatDtype()
+
+# Named constraint lists, used in ``_parameter_constraints`` and by :func:`check_parameter`.
+CONSTRAINTS = {
+    "positive_float": [_Interval(Real, 0, None, closed="neither")],
+    "nonnegative_float": [_Interval(Real, 0, None, closed="left")],
+    "positive_int": [_Interval(Integral, 1, None, closed="left")],
+    "nonnegative_int": [_Interval(Integral, 0, None, closed="left")],
+    "optional_positive_int": [None, _Interval(Integral, 1, None, closed="left")],
+    "optional_nonnegative_int": [None, _Interval(Integral, 0, None, closed="left")],
+    "optional_nonnegative_float": [None, _Interval(Real, 0, None, closed="left")],
+    "bool": [_Bool()],
+}
 
 
 def check_dtype(dtype, name="dtype"):
     """Return ``numpy.float32`` or ``numpy.float64`` for a ``dtype`` argument."""
-    try:
-        resolved = np.dtype(dtype)
-    except TypeError:
-        resolved = None
-    if resolved not in (np.dtype(np.float32), np.dtype(np.float64)):
+    if not FLOAT_DTYPE.is_satisfied_by(dtype):
         raise ValueError(
-            f"The '{name}' parameter must be 'float32' or 'float64'. Got {dtype!r} instead."
+            f"The '{name}' parameter must be {FLOAT_DTYPE}. Got {dtype!r} instead."
         )
-    return resolved.type
-
-
-# Each constraint: (predicate, description used in the message).
-_CONSTRAINTS = {
-    "positive_float": (lambda v: isinstance(v, Real) and not isinstance(v, bool)
-                       and np.isfinite(v) and v > 0, "a float > 0"),
-    "nonnegative_float": (lambda v: isinstance(v, Real) and not isinstance(v, bool)
-                          and np.isfinite(v) and v >= 0, "a float >= 0"),
-    "positive_int": (lambda v: isinstance(v, Integral) and not isinstance(v, bool)
-                     and v >= 1, "an int >= 1"),
-    "optional_positive_int": (lambda v: v is None or (isinstance(v, Integral)
-                              and not isinstance(v, bool) and v >= 1),
-                              "None or an int >= 1"),
-    "optional_nonnegative_float": (lambda v: v is None or (isinstance(v, Real)
-                                   and not isinstance(v, bool) and np.isfinite(v)
-                                   and v >= 0), "None or a float >= 0"),
-    "bool": (lambda v: isinstance(v, (bool, np.bool_)), "a bool"),
-}
+    return np.dtype(dtype).type
 
 
 def check_parameter(owner, name, value, constraint):
-    """Check one hyper-parameter against a named constraint.
+    """Check one argument of a function against a named constraint.
 
     Parameters
     ----------
@@ -66,26 +195,20 @@ def check_parameter(owner, name, value, constraint):
     value : object
         The value received.
     constraint : str or tuple
-        A key of the constraint table, or a tuple of allowed values.
+        A key of :data:`CONSTRAINTS`, or a tuple of allowed values.
+
+    Returns
+    -------
+    object
+        ``value``, unchanged.
 
     Raises
     ------
-    ValueError
-        If the value does not satisfy the constraint.
+    sklearn.utils._param_validation.InvalidParameterError
+        A ``ValueError`` (and ``TypeError``) if the value does not satisfy the constraint.
     """
-    if isinstance(constraint, tuple):
-        if value not in constraint:
-            allowed = ", ".join(repr(c) for c in constraint)
-            raise ValueError(
-                f"The '{name}' parameter of {owner} must be one of {allowed}. "
-                f"Got {value!r} instead."
-            )
-        return value
-    predicate, description = _CONSTRAINTS[constraint]
-    if not predicate(value):
-        raise ValueError(
-            f"The '{name}' parameter of {owner} must be {description}. Got {value!r} instead."
-        )
+    constraints = [choices(*constraint)] if isinstance(constraint, tuple) else CONSTRAINTS[constraint]
+    validate_parameter_constraints({name: constraints}, {name: value}, caller_name=owner)
     return value
 
 
@@ -115,29 +238,49 @@ def check_array(X, name="X", ndim=None, dtype=np.float64, allow_zero_samples=Fal
         C-contiguous array of ``dtype``.
     """
     if X is None:
-        raise TypeError(f"Expected '{name}' to be an array of numbers. Got None instead.")
+        raise InputTypeError(f"Expected '{name}' to be an array of numbers. Got None instead.")
+    if scipy.sparse.issparse(X):
+        raise InputTypeError(
+            f"Expected '{name}' to be a dense array. Got a sparse {type(X).__name__} instead; "
+            f"sparse input is not supported, convert it with {name}.toarray()."
+        )
     arr = np.asarray(X)
-    if arr.dtype == object or arr.dtype.kind in "USVMm":
-        raise TypeError(
+    if arr.dtype == object:
+        try:
+            arr = arr.astype(dtype)
+        except (TypeError, ValueError) as exc:
+            raise InputTypeError(
+                f"Expected '{name}' to hold real numbers. Converting its object array "
+                f"failed: {exc}"
+            ) from None
+    if arr.dtype.kind in "USVMm":
+        raise InputTypeError(
             f"Expected '{name}' to hold real numbers. Got an array of dtype {arr.dtype} instead."
         )
     if arr.dtype.kind == "c":
-        raise TypeError(
-            f"Expected '{name}' to hold real numbers. Got complex dtype {arr.dtype} instead; "
-            "pass the real signal, the library computes its spectrum itself."
+        raise InputTypeError(
+            f"Expected '{name}' to hold real numbers. Complex data not supported: got dtype "
+            f"{arr.dtype}; pass the real signal, the library computes its spectrum itself."
         )
     if arr.dtype.kind not in "biuf":
-        raise TypeError(f"Expected '{name}' to hold real numbers. Got dtype {arr.dtype} instead.")
+        raise InputTypeError(
+            f"Expected '{name}' to hold real numbers. Got dtype {arr.dtype} instead.")
     layout = f" {shape_hint}" if shape_hint else ""
     if ndim is not None and arr.ndim != ndim:
+        hint = ""
+        if ndim == 2 and arr.ndim == 1:
+            hint = (f" Reshape your data with {name}.reshape(-1, 1) if it has a single feature "
+                    f"or {name}.reshape(1, -1) if it is a single sample.")
         raise ValueError(
             f"Expected '{name}' to be a {ndim}D array{layout}. "
-            f"Got an array of shape {arr.shape} instead."
+            f"Got an array of shape {arr.shape} instead.{hint}"
         )
     if arr.ndim < 1 or arr.shape[0] == 0:
         raise ValueError(f"Expected '{name}' to hold at least one sample. Got shape {arr.shape}.")
     if arr.size == 0:
-        raise ValueError(f"Expected every sample of '{name}' to have entries. Got shape {arr.shape}.")
+        raise ValueError(f"Expected every sample of '{name}' to have entries. Found an array "
+                         f"with 0 feature(s) (shape={arr.shape}) while a minimum of 1 is "
+                         f"required.")
     arr = np.ascontiguousarray(arr, dtype=dtype)
     if not np.all(np.isfinite(arr)):
         bad = np.flatnonzero(~np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1))
@@ -161,7 +304,8 @@ def check_labels(y, n_samples, name="y", min_per_class=2):
     Parameters
     ----------
     y : array_like of shape (n_samples,)
-        Labels of any hashable, sortable type (ints, strings, ...).
+        Discrete labels of one sortable type (ints, strings, integral floats, ...);
+        continuous targets are refused as by scikit-learn's classifiers.
     n_samples : int
         Number of samples in the matching ``X``.
     min_per_class : int
@@ -175,8 +319,11 @@ def check_labels(y, n_samples, name="y", min_per_class=2):
         Index of each sample's class in ``classes``.
     """
     if y is None:
-        raise TypeError(f"Expected '{name}' to be an array of labels. Got None instead.")
+        raise InputTypeError(f"Expected '{name}' to be an array of labels. Got None instead: "
+                             "this estimator requires y to be passed, but the target y is None.")
     labels = np.asarray(y)
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = column_or_1d(labels, warn=True)     # scikit-learn's DataConversionWarning
     if labels.ndim != 1:
         raise ValueError(
             f"Expected '{name}' to be a 1D array of labels. Got shape {labels.shape} instead."
@@ -195,6 +342,8 @@ def check_labels(y, n_samples, name="y", min_per_class=2):
             f"Expected the labels in '{name}' to be of one sortable type (e.g. all ints or "
             f"all strings). Sorting them failed: {exc}"
         ) from None
+    if not labels.dtype.hasobject:      # labels of any sortable Python type stay allowed
+        check_classification_targets(labels)
     if classes.shape[0] < 2:
         raise ValueError(
             f"Expected '{name}' to contain at least two classes. Got {classes.shape[0]} class "

@@ -17,16 +17,17 @@ for more components than a class has never adds arbitrary directions.
 """
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import ParamsMixin
-from ._validation import NotFittedError, check_array, check_labels, check_parameter
+from ._validation import CONSTRAINTS, check_array, check_labels
 from .spectrum import weighted_sq_norms
 
 __all__ = ["NearestSubspace"]
 
 
-class NearestSubspace(ParamsMixin):
-    """Nearest-subspace classifier.
+class NearestSubspace(ClassifierMixin, BaseEstimator):
+    """Nearest-subspace classifier (a scikit-learn classifier).
 
     Parameters
     ----------
@@ -41,6 +42,10 @@ class NearestSubspace(ParamsMixin):
     bases_ : list of ndarray of shape (F, C, k)
         Orthonormal bases per class (columns), ``F = 1`` for plain features;
         columns beyond a class's numerical rank are zero.
+    n_features_in_ : int
+        Number of features seen by :meth:`fit` (plain features only).
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names of a training DataFrame with string column names.
 
     Examples
     --------
@@ -51,26 +56,46 @@ class NearestSubspace(ParamsMixin):
     array(['a'], dtype='<U1')
     """
 
+    _parameter_constraints = {"n_components": CONSTRAINTS["optional_positive_int"]}
+
     def __init__(self, n_components=None):
         self.n_components = n_components
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = False
+        # Subspaces through the origin: classes that differ by location only (scikit-learn's
+        # blobs) are not separated.
+        tags.classifier_tags.poor_score = True
+        return tags
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "bases_")
 
     # -- plain features ---------------------------------------------------------------------------
     def fit(self, Z, y):
         """Fit one subspace per class on features ``Z`` (m, d); returns ``self``."""
-        Z = check_array(Z, name="Z", ndim=2, allow_zero_samples=True,
-                        shape_hint="(n_samples, n_features)")
-        classes, y_index = check_labels(y, Z.shape[0], min_per_class=1)
-        return self.fit_spectral(Z[None], np.ones(1), y_index, classes)
+        self._validate_params()
+        plain = check_array(Z, name="Z", ndim=2, allow_zero_samples=True,
+                            shape_hint="(n_samples, n_features)")
+        classes, y_index = check_labels(y, plain.shape[0], min_per_class=1)
+        validate_data(self, Z, reset=True, skip_check_array=True)
+        return self.fit_spectral(plain[None], np.ones(1), y_index, classes)
 
     def decision_function(self, Z):
-        """Negative squared residual to every class subspace, shape (m, K)."""
-        Z = self._check_plain(Z)
-        return -self.residuals_spectral(Z[None])
+        """Negative squared residual to every class subspace, shape (m, K).
+
+        For two classes, scikit-learn's binary convention: the residual to the
+        first class minus the residual to the second, shape (m,), positive for
+        ``classes_[1]``.
+        """
+        scores = -self.residuals_spectral(self._check_plain(Z)[None])
+        return scores[:, 1] - scores[:, 0] if scores.shape[1] == 2 else scores
 
     def predict(self, Z):
         """Label of the nearest class subspace for every row of ``Z``."""
-        scores = self.decision_function(Z)
-        return self.classes_[np.argmax(scores, axis=1)]
+        nearest = self.predict_spectral(self._check_plain(Z)[None])
+        return self.classes_[nearest]
 
     def score(self, Z, y):
         """Accuracy of :meth:`predict` on ``(Z, y)``."""
@@ -78,20 +103,23 @@ class NearestSubspace(ParamsMixin):
 
     def _check_plain(self, Z):
         self._check_fitted()
-        Z = check_array(Z, name="Z", ndim=2, allow_zero_samples=True,
-                        shape_hint="(n_samples, n_features)")
-        if self.bases_[0].shape[0] != 1 or Z.shape[1] != self.bases_[0].shape[1]:
-            raise ValueError(
-                f"Expected 'Z' to have {self.bases_[0].shape[1]} features as in fit. "
-                f"Got {Z.shape[1]} instead."
-            )
-        return Z
+        plain = check_array(Z, name="Z", ndim=2, allow_zero_samples=True,
+                            shape_hint="(n_samples, n_features)")
+        n_frequencies, n_features = self.bases_[0].shape[:2]
+        if n_frequencies != 1:
+            raise ValueError(f"This NearestSubspace was fitted on spectral features with "
+                             f"{n_frequencies} frequencies; use 'predict_spectral'.")
+        if hasattr(self, "n_features_in_"):
+            validate_data(self, Z, reset=False, skip_check_array=True)
+        elif plain.shape[1] != n_features:
+            raise ValueError(f"X has {plain.shape[1]} features, but NearestSubspace is "
+                             f"expecting {n_features} features as input.")
+        return plain
 
     # -- spectral batch (used by ReduNet) ----------------------------------------------------------
     def fit_spectral(self, V, weights, y_index, classes):
         """Fit on a spectral batch ``V`` (F, m, C) with frequency ``weights``; returns ``self``."""
-        check_parameter("NearestSubspace", "n_components", self.n_components,
-                        "optional_positive_int")
+        self._validate_params()
         self._start(V.shape[2], weights, classes)
         for j in range(classes.shape[0]):
             columns = V[:, y_index == j].swapaxes(-1, -2)          # (F, C, m_j)
@@ -115,8 +143,7 @@ class NearestSubspace(ParamsMixin):
         return self
 
     def _start(self, n_channels, weights, classes):
-        check_parameter("NearestSubspace", "n_components", self.n_components,
-                        "optional_positive_int")
+        self._validate_params()
         self.n_components_ = self.n_components or max(1, n_channels // classes.shape[0])
         self.classes_ = classes
         self.weights_ = np.asarray(weights, dtype=float)
@@ -146,9 +173,7 @@ class NearestSubspace(ParamsMixin):
         return np.argmin(self.residuals_spectral(V), axis=1)
 
     def _check_fitted(self):
-        if not hasattr(self, "bases_"):
-            raise NotFittedError(
-                "This NearestSubspace instance is not fitted yet. Call 'fit' first.")
+        check_is_fitted(self, msg="This %(name)s instance is not fitted yet. Call 'fit' first.")
 
 
 def accuracy(predicted, y, classes):

@@ -8,15 +8,17 @@ Only the spectrum transform and the lift know the architecture.
 """
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import ParamsMixin
-from ._config import resolve_backend
+from ._config import BACKENDS, resolve_backend
 from ._parallel import single_threaded_blas
-from ._validation import (NotFittedError, check_array, check_dtype, check_labels,
-                          check_parameter)
+from ._validation import (CONSTRAINTS, FLOAT_DTYPE, check_array, check_dtype, check_labels,
+                          check_parameter, choices, instance_of)
 from .checkpoint import Checkpoint, fingerprint
 from .classifier import NearestSubspace, accuracy
 from .layer import apply_layer, build_and_apply_layer, group_rows
+from .lift import Lift1D, Lift2D
 from .objective import spectral_rates
 from .spectrum import make_spectrum
 from .distributed import is_dask_array
@@ -42,12 +44,28 @@ _LAYOUTS = {
 }
 _NDIM = {"vector": 2, "fourier1d": 3, "fourier2d": 4}
 
+
+def _ndim(X):
+    """Number of dimensions of array-like ``X`` (None if it is not array-like)."""
+    if hasattr(X, "shape"):
+        return len(X.shape)
+    try:
+        return np.asarray(X).ndim
+    except (TypeError, ValueError):
+        return None
+
+
 # Samples per chunk in transform: bounds the temporaries to about this many bytes.
 _CHUNK_BYTES = 64 * 2**20
 
 
-class ReduNet(ParamsMixin):
+class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
     """ReduNet built layer by layer in closed form from the MCR^2 objective.
+
+    A scikit-learn classifier (nearest subspace on the final features) and
+    transformer (the final features): it works with ``clone``, ``Pipeline``,
+    ``cross_val_score`` and ``GridSearchCV``.  Parameters are checked at the
+    start of :meth:`fit`.
 
     Parameters
     ----------
@@ -96,6 +114,12 @@ class ReduNet(ParamsMixin):
         Fitted on the final training features.
     signal_shape_ : tuple
         Shape of one sample after lifting.
+    n_features_in_ : int
+        Number of features of the training samples (``arch="vector"`` only; the
+        invariant archs record the sample shape in ``input_shape_``).
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names of a training DataFrame with string column names
+        (``arch="vector"`` only).
 
     Examples
     --------
@@ -108,6 +132,21 @@ class ReduNet(ParamsMixin):
     >>> net.score(X, y)
     1.0
     """
+
+    _parameter_constraints = {
+        "arch": [choices(*_NDIM)],
+        "n_layers": CONSTRAINTS["positive_int"],
+        "eta": CONSTRAINTS["positive_float"],
+        "eps": CONSTRAINTS["positive_float"],
+        "lmbda": CONSTRAINTS["nonnegative_float"],
+        "lift": [instance_of(Lift1D), instance_of(Lift2D), None],
+        "tol": CONSTRAINTS["optional_nonnegative_float"],
+        "patience": CONSTRAINTS["positive_int"],
+        "n_components": CONSTRAINTS["optional_positive_int"],
+        "dtype": [FLOAT_DTYPE],
+        "backend": [choices(*BACKENDS), None],
+        "verbose": CONSTRAINTS["bool"],
+    }
 
     def __init__(self, arch="vector", n_layers=40, eta=0.5, eps=0.1, lmbda=500.0, lift=None,
                  tol=None, patience=5, n_components=None, dtype="float64", backend=None,
@@ -127,25 +166,45 @@ class ReduNet(ParamsMixin):
 
     # -- parameters -------------------------------------------------------------------------------
     def _check_params(self):
-        owner = "ReduNet"
-        check_parameter(owner, "arch", self.arch, tuple(_NDIM))
-        check_parameter(owner, "n_layers", self.n_layers, "positive_int")
-        check_parameter(owner, "eta", self.eta, "positive_float")
-        check_parameter(owner, "eps", self.eps, "positive_float")
-        check_parameter(owner, "lmbda", self.lmbda, "nonnegative_float")
-        check_parameter(owner, "tol", self.tol, "optional_nonnegative_float")
-        check_parameter(owner, "patience", self.patience, "positive_int")
-        check_parameter(owner, "n_components", self.n_components, "optional_positive_int")
-        check_parameter(owner, "verbose", self.verbose, "bool")
-        check_dtype(self.dtype)
-        resolve_backend(self.backend)
+        """Every parameter against ``_parameter_constraints``, then the pairs that must agree."""
+        self._validate_params()
+        resolve_backend(self.backend)                    # REDUNET_BACKEND when backend=None
         if self.lift is not None:
             if self.arch == "vector":
                 raise ValueError("The 'lift' parameter of ReduNet must be None for arch='vector'; "
                                  "lifting is for the shift-invariant archs.")
-            if not hasattr(self.lift, "fit_transform"):
-                raise TypeError("The 'lift' parameter of ReduNet must be a Lift1D, a Lift2D or "
-                                f"None. Got {type(self.lift).__name__} instead.")
+            expected = Lift1D if self.arch == "fourier1d" else Lift2D
+            if not isinstance(self.lift, expected):
+                raise ValueError(f"The 'lift' parameter of ReduNet must be a {expected.__name__} "
+                                 f"or None for arch={self.arch!r}. "
+                                 f"Got a {type(self.lift).__name__} instead.")
+
+    def _record_features(self, X):
+        """``n_features_in_`` (and ``feature_names_in_``) of the training ``X`` (vector arch).
+
+        Reads only the shape and column names of ``X``, so memory-mapped and dask
+        arrays are not loaded; the values are checked by the fit itself.
+        """
+        for name in ("n_features_in_", "feature_names_in_"):
+            self.__dict__.pop(name, None)
+        if self.arch == "vector" and _ndim(X) == 2:
+            validate_data(self, X, reset=True, skip_check_array=True)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = self.arch == "vector"
+        tags.input_tags.three_d_array = self.arch == "fourier1d"    # fourier2d: 4-D, no tag
+        tags.target_tags.required = True
+        tags.classifier_tags.multi_label = False
+        # Nearest subspaces through the origin of unit-norm features: classes that differ by
+        # location only (scikit-learn's blobs) are not separated.
+        tags.classifier_tags.poor_score = True
+        dtype = self.dtype if FLOAT_DTYPE.is_satisfied_by(self.dtype) else "float64"
+        tags.transformer_tags.preserves_dtype = [np.dtype(dtype).name]   # features in `dtype`
+        return tags
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "layers_")
 
     # -- input stage ------------------------------------------------------------------------------
     def _validated(self, X):
@@ -227,6 +286,7 @@ class ReduNet(ParamsMixin):
             features between layers (default: in memory).
         """
         self._check_params()
+        self._record_features(X)
         check_parameter("ReduNet.fit", "checkpoint_every", checkpoint_every, "positive_int")
         check_parameter("ReduNet.fit", "resume", resume, "bool")
         check_parameter("ReduNet.fit", "chunk_size", chunk_size, "optional_positive_int")
@@ -385,13 +445,15 @@ class ReduNet(ParamsMixin):
                     desc="ReduNet")
 
     # -- inference --------------------------------------------------------------------------------
-    def _check_fitted(self):
-        if not hasattr(self, "layers_"):
-            raise NotFittedError("This ReduNet instance is not fitted yet. Call 'fit' first.")
+    def _check_fitted(self, X=None):
+        """Raise ``NotFittedError`` before ``fit``; check the features of a 2-D ``X`` against fit."""
+        check_is_fitted(self, msg="This %(name)s instance is not fitted yet. Call 'fit' first.")
+        if X is not None and self.arch == "vector" and _ndim(X) == 2:
+            validate_data(self, X, reset=False, skip_check_array=True)
 
     def _spectral_features(self, X):
         """Final features of ``X`` in the spectral batch layout, computed in sample chunks."""
-        self._check_fitted()
+        self._check_fitted(X)
         Z = self._lifted(self._validated(X), fitting=False)
         weights = self.spectrum_.weights
         chunk = max(1, _CHUNK_BYTES // (16 * self.spectrum_.n_frequencies * Z.shape[1]))

@@ -12,14 +12,13 @@ complex matrix product per frequency, over chunks of samples so that memory
 stays bounded for large ``n_samples``.
 """
 
-from numbers import Integral
-
 import numpy as np
 import scipy.fft
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 
-from ._base import ParamsMixin
 from ._config import fft_workers
-from ._validation import NotFittedError, check_array, check_parameter
+from ._validation import CONSTRAINTS, check_array
 
 __all__ = ["Lift1D", "Lift2D"]
 
@@ -28,7 +27,7 @@ _CHUNK_BYTES = 64 * 2**20
 _MAX_CHUNK = 256
 
 
-class _BaseLift(ParamsMixin):
+class _BaseLift(TransformerMixin, BaseEstimator):
     """Shared machinery of :class:`Lift1D` and :class:`Lift2D`.
 
     Subclasses set ``_n_axes`` (number of cyclic axes), the layouts used in
@@ -40,21 +39,25 @@ class _BaseLift(ParamsMixin):
     _k_layout = None
     _axis_names = None
 
-    # ----------------------------------------------------------- validation
-    def _check_params(self):
-        owner = type(self).__name__
-        if self.kernels is None:
-            check_parameter(owner, "out_channels", self.out_channels, "positive_int")
-            check_parameter(owner, "kernel_size", self.kernel_size, "positive_int")
-        seed = self.seed
-        if seed is not None and not (isinstance(seed, Integral) and not isinstance(seed, bool)
-                                     and seed >= 0):
-            raise ValueError(
-                f"The 'seed' parameter of {owner} must be None or an int >= 0. "
-                f"Got {seed!r} instead."
-            )
-        check_parameter(owner, "relu", self.relu, "bool")
+    _parameter_constraints = {
+        "out_channels": CONSTRAINTS["positive_int"],
+        "kernel_size": CONSTRAINTS["positive_int"],
+        "seed": CONSTRAINTS["optional_nonnegative_int"],
+        "kernels": ["array-like", None],
+        "relu": CONSTRAINTS["bool"],
+    }
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = self._n_axes == 1    # Lift2D: 4-D, no tag
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "kernels_")
+
+    # ----------------------------------------------------------- validation
     def _check_X(self, X):
         """Return ``X`` as a finite float32 (if given float32) or float64 array."""
         dtype = np.float32 if np.asarray(X).dtype == np.float32 else np.float64
@@ -79,7 +82,6 @@ class _BaseLift(ParamsMixin):
 
     # -------------------------------------------------------------- fitting
     def _fit(self, X):
-        self._check_params()
         owner = type(self).__name__
         if self.kernels is None:
             shape = (self.out_channels, X.shape[1]) + (self.kernel_size,) * self._n_axes
@@ -111,6 +113,7 @@ class _BaseLift(ParamsMixin):
         -------
         self
         """
+        self._validate_params()
         return self._fit(self._check_X(X))
 
     def transform(self, X):
@@ -129,11 +132,8 @@ class _BaseLift(ParamsMixin):
             ``out_channels`` channels, same length (image size) as ``X``;
             float32 for float32 input, float64 otherwise.
         """
-        if not hasattr(self, "kernels_"):
-            raise NotFittedError(
-                f"This {type(self).__name__} instance is not fitted yet. "
-                "Call 'fit' before 'transform'."
-            )
+        check_is_fitted(self, msg="This %(name)s instance is not fitted yet. "
+                                  "Call 'fit' before 'transform'.")
         X = self._check_X(X)
         self._check_channels(X, self.in_channels_, "as the fitted kernels")
         self._check_support(self.kernels_, X, f"'kernels_' of shape {self.kernels_.shape}")
@@ -154,6 +154,7 @@ class _BaseLift(ParamsMixin):
         ndarray
             The lifted signals, as :meth:`transform` returns them.
         """
+        self._validate_params()
         X = self._check_X(X)
         return self._fit(X)._lift(X)
 

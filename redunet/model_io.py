@@ -231,6 +231,8 @@ def _rebuild(cls, meta, reader):
     net = cls(**meta["params"], lift=lift)
     net.classes_ = reader.read("classes")
     net.input_shape_ = tuple(meta["input_shape"])
+    if net.arch == "vector":
+        net.n_features_in_ = net.input_shape_[0]
     net.signal_shape_ = tuple(meta["signal_shape"])
     net.spectrum_ = make_spectrum(net.arch, net.signal_shape_)
     net.history_ = {key: reader.read(f"history_{key}") for key in _HISTORY_KEYS}

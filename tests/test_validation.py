@@ -2,8 +2,9 @@
 
 import numpy as np
 import pytest
+import scipy.sparse
 
-from redunet import Lift1D, NearestSubspace, ReduNet, coding_rate, rate_reduction
+from redunet import Lift1D, Lift2D, NearestSubspace, ReduNet, coding_rate, rate_reduction
 from redunet._validation import NotFittedError
 
 rng = np.random.default_rng(0)
@@ -26,27 +27,45 @@ FIT_CASES = [
     ({}, _with(X2, (2, 1), np.nan), Y2, ValueError, r"'X' to contain only finite values.*\[2\]"),
     ({}, _with(X2, (3, 0), np.inf), Y2, ValueError, r"'X' to contain only finite values.*\[3\]"),
     ({}, _with(X2, 4, 0.0), Y2, ValueError, r"every sample of 'X' to be non-zero.*\[4\]"),
-    ({}, X2 + 1j, Y2, TypeError, r"'X' to hold real numbers. Got complex"),
+    ({}, X2 + 1j, Y2, TypeError,
+     r"'X' to hold real numbers. Complex data not supported: got dtype complex128"),
+    ({}, scipy.sparse.csr_matrix(X2), Y2, TypeError,
+     r"'X' to be a dense array. Got a sparse csr_matrix.*X.toarray\(\)"),
+    ({}, X2, None, TypeError, r"'y' to be an array of labels. Got None.*requires y to be passed"),
     ({}, np.array([["a"] * 4] * 10), Y2, TypeError, r"'X' to hold real numbers"),
     ({}, None, Y2, TypeError, r"'X' to be an array"),
     ({}, X2, Y2[:-1], ValueError, r"'y' to have one label per sample of X \(10\). Got 9"),
     ({}, X2, np.zeros(10), ValueError, r"'y' to contain at least two classes"),
     ({}, X2, np.r_[np.zeros(9), 1], ValueError, r"at least 2 samples.*\[1.0\]"),
-    ({}, X2, Y2[:, None], ValueError, r"'y' to be a 1D array"),
+    ({}, X2, np.c_[Y2, Y2], ValueError, r"'y' to be a 1D array of labels. Got shape \(10, 2\)"),
+    ({}, X2, np.linspace(0, 1, 10), ValueError, r"Unknown label type: continuous"),
+    ({}, X2[:, :0], Y2, ValueError, r"Found an array with 0 feature\(s\) \(shape=\(10, 0\)\)"),
+    ({}, X2.astype(object), np.r_[Y2[:-1], 2], ValueError, r"at least 2 samples.*\[2\]"),
+    ({}, _with(X2.astype(object), (0, 0), {}), Y2, TypeError,
+     r"'X' to hold real numbers. Converting its object array failed"),
     ({}, X2, np.array([1, "a"] * 5, dtype=object), TypeError, r"labels in 'y' to be of one sortable type"),
     ({"eta": -1}, X2, Y2, ValueError, r"'eta' parameter of ReduNet must be a float > 0. Got -1"),
     ({"eps": 0}, X2, Y2, ValueError, r"'eps' parameter of ReduNet must be a float > 0"),
     ({"lmbda": -5.0}, X2, Y2, ValueError, r"'lmbda' parameter of ReduNet must be a float >= 0"),
     ({"n_layers": 0}, X2, Y2, ValueError, r"'n_layers' parameter of ReduNet must be an int >= 1"),
     ({"n_layers": 2.5}, X2, Y2, ValueError, r"'n_layers' parameter"),
-    ({"arch": "conv"}, X2, Y2, ValueError, r"'arch' parameter of ReduNet must be one of"),
-    ({"dtype": "int8"}, X2, Y2, ValueError, r"'dtype' parameter must be 'float32' or 'float64'"),
-    ({"backend": "cuda"}, X2, Y2, ValueError, r"'backend' parameter must be one of"),
+    ({"arch": "conv"}, X2, Y2, ValueError,
+     r"'arch' parameter of ReduNet must be one of 'vector', 'fourier1d', 'fourier2d'. Got 'conv'"),
+    ({"eta": float("nan")}, X2, Y2, ValueError, r"'eta' parameter of ReduNet must be a float > 0"),
+    ({"eta": True}, X2, Y2, ValueError, r"'eta' parameter of ReduNet must be a float > 0"),
+    ({"verbose": 1}, X2, Y2, ValueError, r"'verbose' parameter of ReduNet must be a bool. Got 1"),
+    ({"dtype": "int8"}, X2, Y2, ValueError,
+     r"'dtype' parameter of ReduNet must be 'float32' or 'float64'. Got 'int8' instead"),
+    ({"backend": "cuda"}, X2, Y2, ValueError,
+     r"'backend' parameter of ReduNet must be one of 'numba', 'numpy' or None. Got 'cuda'"),
     ({"tol": -1.0}, X2, Y2, ValueError, r"'tol' parameter of ReduNet must be None or a float >= 0"),
     ({"patience": 0}, X2, Y2, ValueError, r"'patience' parameter"),
     ({"n_components": 0}, X2, Y2, ValueError, r"'n_components' parameter"),
     ({"lift": Lift1D(4, 3)}, X2, Y2, ValueError, r"'lift' parameter of ReduNet must be None for arch='vector'"),
-    ({"arch": "fourier1d", "lift": "yes"}, X3, Y2, TypeError, r"'lift' parameter of ReduNet must be a Lift1D"),
+    ({"arch": "fourier1d", "lift": "yes"}, X3, Y2, TypeError,
+     r"'lift' parameter of ReduNet must be a Lift1D, a Lift2D or None. Got 'yes'"),
+    ({"arch": "fourier1d", "lift": Lift2D(4, 3)}, X3, Y2, ValueError,
+     r"'lift' parameter of ReduNet must be a Lift1D or None for arch='fourier1d'. Got a Lift2D"),
     ({"arch": "fourier1d", "lift": Lift1D(4, 9)}, X3, Y2, ValueError, r"kernel_size"),
 ]
 
@@ -70,7 +89,8 @@ def fitted():
 
 
 TRANSFORM_CASES = [
-    (X2[:, :3], ValueError, r"samples of shape \(4,\) as in fit.*Got \(3,\)"),
+    (X2[:, :3], ValueError, r"X has 3 features, but ReduNet is expecting 4 features as input"),
+    (X2[:, 0], ValueError, r"'X' to be a 2D array.*Reshape your data with X.reshape\(-1, 1\)"),
     (X3, ValueError, r"'X' to be a 2D array"),
     (_with(X2, (0, 0), np.nan), ValueError, r"finite"),
     (_with(X2, 1, 0.0), ValueError, r"non-zero"),
@@ -83,6 +103,21 @@ def test_transform_and_predict_reject_bad_input(fitted, X, exception, pattern):
         fitted.transform(X)
     with pytest.raises(exception, match=pattern):
         fitted.predict(X)
+
+
+@pytest.mark.parametrize("X, y", [(None, Y2), (X2 + 1j, Y2), (scipy.sparse.csr_matrix(X2), Y2),
+                                  (X2, None)])
+def test_inputs_of_the_wrong_kind_are_also_value_errors(X, y):
+    # TypeError by our rule, ValueError as scikit-learn's input checks raise for them.
+    with pytest.raises(TypeError) as info:
+        ReduNet(n_layers=1).fit(X, y)
+    assert isinstance(info.value, ValueError)
+
+
+def test_invariant_arch_rejects_other_sample_shape():
+    net = ReduNet(arch="fourier1d", n_layers=1).fit(X3, Y2)
+    with pytest.raises(ValueError, match=r"samples of shape \(2, 8\) as in fit.*Got \(2, 6\)"):
+        net.transform(X3[..., :6])
 
 
 def test_score_rejects_unknown_labels(fitted):
