@@ -65,6 +65,14 @@ html_static_path = []
 html_show_sourcelink = False
 
 
+def _skip_metadata_requests(app, what, name, obj, skip, options):
+    """Leave out the ``set_*_request`` methods scikit-learn's metadata routing adds."""
+    if re.fullmatch(r"set_\w+_request", name):
+        return True
+    return None
+
+
 def setup(app):
+    app.connect("autodoc-skip-member", _skip_metadata_requests)
     # priority < 500: runs before numpydoc rewrites the sections
     app.connect("autodoc-process-docstring", _literal_attribute_names, priority=400)
