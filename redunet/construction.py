@@ -152,19 +152,17 @@ def layer_from_statistics(stats, weights, eps, backend, describe=None):
 def _small_layer(stats, eps):
     """A small dense vector layer by the compiled kernel; None if a factorization fails
     (the general path then reports where)."""
-    K = stats.counts.shape[0]
+    counts = stats.counts
+    K = counts.shape[0]
     try:
-        matrices, logdets = _kernels.small_vector_operators(
-            np.ascontiguousarray(stats.scatters[:, 0]), stats.counts, float(eps))
+        matrices, logdets = _kernels.small_vector_operators(stats.scatters[:, 0], counts,
+                                                            float(eps))
     except np.linalg.LinAlgError:
         return None
-    m = stats.counts.sum()
-    gammas = stats.counts / m
+    gammas = counts / counts.sum()
     layer = Layer(DenseOperator(matrices[K:]),
                   [DenseOperator(matrices[j:j + 1]) for j in range(K)], gammas)
-    rate = 0.5 * logdets[K]
-    compression = float(np.sum(gammas * 0.5 * logdets[:K]))
-    return layer, rate, compression
+    return layer, 0.5 * logdets[K], 0.5 * float(gammas @ logdets[:K])
 
 
 def record(history, rate, compression):

@@ -300,8 +300,10 @@ class ReduNet(ParamsMixin):
             return map_samples(self, X, "transform")
         V = self._spectral_features(X)
         Z = self.spectrum_.inverse(V)
-        flat = Z.reshape(Z.shape[0], -1)
-        Z /= np.sqrt(np.einsum("ij,ij->i", flat, flat)).reshape((-1,) + (1,) * (Z.ndim - 1))
+        if self.arch != "vector":
+            # the inverse FFT's rounding; vector features are the last layer's, bit for bit
+            flat = Z.reshape(Z.shape[0], -1)
+            Z /= np.sqrt(np.einsum("ij,ij->i", flat, flat)).reshape((-1,) + (1,) * (Z.ndim - 1))
         return Z
 
     def fit_transform(self, X, y):

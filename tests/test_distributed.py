@@ -100,3 +100,28 @@ def test_command_line_build_on_the_cluster(client, tmp_path, capsys):
     X, y = gaussian_mixture_2d(n_per_class=30, noise=0.1, seed=0)
     np.testing.assert_allclose(ReduNet.load(model).transform(X),
                                ReduNet(n_layers=6).fit(X, y).transform(X), atol=1e-10)
+
+
+def test_cluster_fit_uses_the_low_rank_operators_of_the_in_memory_fit(client, rng):
+    y = labels_for([10, 10, 10])             # 10 samples in 64 features: low-rank classes
+    X = rng.standard_normal((30, 64))
+    reference = ReduNet(n_layers=5).fit(X, y)
+    net = ReduNet(n_layers=5).fit(da.from_array(X, chunks=(7, 64)), y)
+    kinds = lambda n: [[l.expansion.kind] + [op.kind for op in l.compressions] for l in n.layers_]
+    assert kinds(net) == kinds(reference) == [["dense", "lowrank", "lowrank", "lowrank"]] * 5
+    np.testing.assert_allclose(net.transform(X), reference.transform(X), atol=1e-10)
+    np.testing.assert_allclose(net.history_["delta_r"], reference.history_["delta_r"], atol=1e-10)
+
+
+def test_cluster_fit_checkpoints_and_resumes(client, tmp_path, rng):
+    y = labels_for([9, 12])
+    X = rng.standard_normal((21, 2, 8))
+    dX = da.from_array(X, chunks=(6, 2, 8))
+    make = lambda n: ReduNet(arch="fourier1d", n_layers=n, lift=Lift1D(4, 3))
+    make(4).fit(dX, y, checkpoint=tmp_path, checkpoint_every=2)
+    resumed = make(9).fit(dX, y, checkpoint=tmp_path, checkpoint_every=2, resume=True)
+    uninterrupted = make(9).fit(dX, y)
+    for key in resumed.history_:
+        np.testing.assert_array_equal(resumed.history_[key], uninterrupted.history_[key])
+    np.testing.assert_array_equal(resumed.transform(X), uninterrupted.transform(X))
+    np.testing.assert_allclose(resumed.transform(X), make(9).fit(X, y).transform(X), atol=1e-10)

@@ -98,3 +98,47 @@ def test_chunked_fit_rejects_bad_arguments(tmp_path, rng):
     bad[6, 1] = np.nan
     with pytest.raises(ValueError, match="finite"):
         ReduNet().fit(bad, y, chunk_size=3)
+
+
+def _kinds(net):
+    return [[layer.expansion.kind] + [op.kind for op in layer.compressions]
+            for layer in net.layers_]
+
+
+@pytest.mark.parametrize("arch, shape, counts", [
+    ("vector", (64,), [10, 10, 10]),      # low-rank classes, dense expansion
+    ("vector", (64,), [8, 8]),            # everything low rank
+    ("fourier1d", (24, 8), [4, 5, 12]),   # complex spectra, mixed kinds
+])
+def test_chunked_fit_uses_the_low_rank_operators_of_the_in_memory_fit(arch, shape, counts,
+                                                                      tmp_path, rng):
+    y = labels_for(counts)
+    X = rng.standard_normal((y.shape[0],) + shape)
+    reference = ReduNet(arch=arch, n_layers=6).fit(X, y)
+    for work_dir in (None, tmp_path):
+        chunked = ReduNet(arch=arch, n_layers=6).fit(X, y, chunk_size=7, work_dir=work_dir)
+        assert _kinds(chunked) == _kinds(reference)
+        assert any("lowrank" in kinds for kinds in _kinds(reference))
+        np.testing.assert_allclose(chunked.transform(X), reference.transform(X), atol=1e-10)
+        np.testing.assert_allclose(chunked.history_["delta_r"], reference.history_["delta_r"],
+                                   atol=1e-10)
+        np.testing.assert_array_equal(chunked.predict(X), reference.predict(X))
+    # the operators themselves, and the naive vector reference where it applies
+    for a, b in zip(chunked.layers_, reference.layers_):
+        for oa, ob in zip([a.expansion] + a.compressions, [b.expansion] + b.compressions):
+            np.testing.assert_allclose(oa.apply(X_spectral(reference, X)),
+                                       ob.apply(X_spectral(reference, X)), atol=1e-10)
+
+
+def X_spectral(net, X):
+    return net.input_stage_.features(X)
+
+
+def test_chunked_fit_stops_by_tol_as_in_memory(rng):
+    y = labels_for([20, 20])
+    X = rng.standard_normal((40, 3))
+    a = ReduNet(n_layers=400, tol=1e-4, patience=3).fit(X, y)
+    b = ReduNet(n_layers=400, tol=1e-4, patience=3).fit(X, y, chunk_size=9)
+    assert a.n_layers_ == b.n_layers_ < 400
+    assert len(a.history_["delta_r"]) == a.n_layers_ + 1
+    np.testing.assert_allclose(b.history_["delta_r"], a.history_["delta_r"], atol=1e-10)
