@@ -7,9 +7,9 @@ Data flow (SPEC section 7), the same for every architecture::
 Only the spectrum transform and the lift know the architecture.
 """
 
-import numpy as np
-
 from functools import partial
+
+import numpy as np
 
 from ._base import ParamsMixin
 from ._config import resolve_backend
@@ -19,7 +19,7 @@ from .checkpoint import Checkpoint, fingerprint
 from .classifier import NearestSubspace, accuracy
 from .construction import Checkpointing, ProgressBar, ToleranceStop, construct
 from .distributed import is_dask_array
-from .input_stage import LAYOUTS as _LAYOUTS, NDIM as _NDIM, InputStage, validate
+from .input_stage import LAYOUTS as _LAYOUTS, NDIM as _NDIM, InputStage
 from .layer import apply_layer
 from .statistics import Tally
 from .streaming import LocalChunks
@@ -145,17 +145,16 @@ class ReduNet(ParamsMixin):
                           getattr(self, "lift_", None) if self.lift is not None else None,
                           self.spectrum_)
 
-    def _begin(self, first, classes):
-        """Fit the input stage on validated-to-be samples ``first``; returns the stage and
-        ``first`` lifted."""
-        stage, Z = InputStage.fit(self.arch, self.dtype, self.lift, first)
+    def _begin(self, first):
+        """Fit the input stage on (the first) training samples ``first``; returns the stage,
+        ``first`` validated and ``first`` lifted."""
+        stage, first, Z = InputStage.fit(self.arch, self.dtype, self.lift, first)
         self.input_shape_ = stage.input_shape
         self.signal_shape_ = stage.signal_shape
         self.spectrum_ = stage.spectrum
         if stage.lift is not None:
             self.lift_ = stage.lift
-        self.classes_ = classes
-        return stage, Z
+        return stage, first, Z
 
     # -- construction -----------------------------------------------------------------------------
     def fit(self, X, y, checkpoint=None, checkpoint_every=50, resume=False, chunk_size=None,
@@ -206,11 +205,12 @@ class ReduNet(ParamsMixin):
                                  f"{_LAYOUTS[self.arch]} (e.g. a numpy.memmap or a dask array) "
                                  f"for a chunked fit. Got shape {getattr(X, 'shape', None)}.")
             first = X[:X.chunks[0][0] if dask else chunk_size]
-            first = first.compute() if dask else first
+            classes, y_index = check_labels(y, X.shape[0])
+            stage, _, Z = self._begin(first.compute() if dask else first)
         else:
-            first = X = validate(self.arch, self.dtype, self.lift is not None, X)
-        classes, y_index = check_labels(y, X.shape[0])
-        stage, Z = self._begin(first, classes)
+            stage, X, Z = self._begin(X)                     # X validated from here on
+            classes, y_index = check_labels(y, X.shape[0])
+        self.classes_ = classes
         layers, history = [], {"rate": [], "compression": [], "delta_r": []}
         store = restored = None
         if checkpoint is not None:
@@ -223,6 +223,7 @@ class ReduNet(ParamsMixin):
                 stage.lift.kernels_ = restored.lift_kernels     # seed=None draws anew
         executor = self._executor(stage, X, Z, y_index, chunk_size, work_dir, dask,
                                   restored is None)
+        del X, Z
         try:
             if restored is not None:
                 executor.load(restored.features)
@@ -248,8 +249,8 @@ class ReduNet(ParamsMixin):
         """The executor holding the training features (filled from ``X`` if ``fill``)."""
         backend = resolve_backend(self.backend)
         F, C = stage.shape
-        tally = Tally(y_index, self.classes_.shape[0], F, C,
-                      np.iscomplexobj(np.empty(0, stage.feature_dtype)), backend)
+        tally = Tally(y_index, self.classes_.shape[0], F, C, stage.feature_dtype.kind == "c",
+                      backend)
         step = partial(_step, weights=self.spectrum_.weights, eta=self.eta, lmbda=self.lmbda,
                        backend=backend)
         if dask:

@@ -55,16 +55,17 @@ class InputStage:
 
     @classmethod
     def fit(cls, arch, dtype, lift, X):
-        """Fit on (the first rows of) the training samples; returns ``(stage, lifted X)``.
+        """Fit on (the first rows of) the training samples ``X``.
 
         ``lift`` is an unfitted template (or None); a fresh copy of it is fitted.
+        Returns ``(stage, X validated, X lifted)``.
         """
         X = validate(arch, dtype, lift is not None, X)
         if lift is None:
-            return cls(arch, dtype, X.shape[1:], X.shape[1:]), X
+            return cls(arch, dtype, X.shape[1:], X.shape[1:]), X, X
         fitted = type(lift)(**lift.get_params(deep=False))
         Z = fitted.fit_transform(X)
-        return cls(arch, dtype, X.shape[1:], Z.shape[1:], fitted), Z
+        return cls(arch, dtype, X.shape[1:], Z.shape[1:], fitted), X, Z
 
     @property
     def shape(self):

@@ -157,12 +157,12 @@ def apply_layer(layer, V, weights, eta, lmbda, backend=None):
     :func:`is_small_vector`), whichever way it was built.
     """
     backend = resolve_backend(backend)
-    if (is_small_vector(V.shape[0], V.shape[2], np.iscomplexobj(V), backend)
+    if (is_small_vector(V.shape[0], V.shape[2], V.dtype.kind == "c", backend)
             and layer.expansion.kind == "dense"
             and all(op.kind == "dense" for op in layer.compressions)):
-        matrices = np.concatenate([op.matrix for op in layer.compressions]
-                                  + [layer.expansion.matrix]).astype(V.dtype, copy=False)
-        out = _kernels.small_vector_apply(np.ascontiguousarray(V[0]), matrices,
+        stacked = np.concatenate([op.matrix for op in layer.compressions]
+                                 + [layer.expansion.matrix]).astype(V.dtype, copy=False)
+        out = _kernels.small_vector_apply(np.ascontiguousarray(V[0]), stacked,
                                           np.asarray(layer.gammas, dtype=float), float(eta),
                                           float(lmbda))
         return flush_tiny(out[None])

@@ -135,15 +135,19 @@ class Tally:
         if prefers_low_rank(self.y_index.shape[0], n_channels):
             self.groups.append(None)
         self.small = is_small_vector(n_frequencies, n_channels, complex_, backend)
+        self._chunks = {}        # (start, n) -> labels and class counts of a chunk
 
     def of(self, V, start):
         """Statistics of the chunk ``V`` (F, n, C) holding samples ``start .. start + n - 1``."""
         n = V.shape[1]
-        labels = self.y_index[start:start + n]
+        if (start, n) not in self._chunks:
+            labels = self.y_index[start:start + n]
+            self._chunks[start, n] = labels, np.bincount(labels, minlength=self.n_classes)
+        labels, counts = self._chunks[start, n]
         if self.small:
             scatters = _kernels.small_vector_scatters(np.ascontiguousarray(V[0]), labels,
                                                       self.n_classes)[:, None]
-            stats = Statistics(scatters, np.bincount(labels, minlength=self.n_classes))
+            stats = Statistics(scatters, counts.copy())
         else:
             stats = Statistics.of(V, labels, self.n_classes)
         for group in self.groups:
