@@ -16,6 +16,7 @@ have fewer than ``0.41 C`` samples.
 import numpy as np
 
 from . import _kernels
+from ._parallel import split_map
 from .layer import is_small_vector
 from .objective import half_mean_logdet
 from .operators import factorize, factorize_scatter, prefers_low_rank, scatter
@@ -45,12 +46,16 @@ class Statistics:
     @classmethod
     def of(cls, V, y_index, n_classes):
         """Scatters of one chunk: features ``V`` (F, n, C) with class indices ``y_index``."""
-        n_freq, _, C = V.shape
+        n_freq, n, C = V.shape
         scatters = np.zeros((n_classes, n_freq, C, C), dtype=V.dtype)
-        for j in range(n_classes):
-            rows = np.flatnonzero(y_index == j)
-            if rows.size:
-                scatters[j] = scatter(V[:, rows])
+        groups = [(j, rows) for j in range(n_classes)
+                  for rows in [np.flatnonzero(y_index == j)] if rows.size]
+
+        def block(frequencies):             # frequencies are independent: parallel threads
+            for j, rows in groups:
+                scatters[j, frequencies] = scatter(V[frequencies][:, rows])
+
+        split_map(block, n_freq, n * C * C)
         return cls(scatters, np.bincount(y_index, minlength=n_classes).astype(np.int64))
 
     def __add__(self, other):
