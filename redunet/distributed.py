@@ -164,15 +164,15 @@ def map_samples(net, X, method):
     """``net.transform`` or ``net.predict`` of a dask array ``X``, chunk by chunk."""
     import dask
 
-    net._check_fitted()
+    stage = net.input_stage_            # raises NotFittedError before any graph is built
     X = X.rechunk({i: -1 for i in range(1, X.ndim)})
     shared = dask.delayed(net, traverse=False)
     if method == "predict":
         return X.map_blocks(_method_block, shared, method, dtype=net.classes_.dtype,
                             drop_axis=list(range(1, X.ndim)),
                             meta=np.empty((0,), dtype=net.classes_.dtype))
-    dtype = np.dtype(net.dtype)
-    new_shape = tuple((n,) for n in net.signal_shape_)
+    dtype = np.dtype(stage.dtype)
+    new_shape = tuple((n,) for n in stage.signal_shape)
     return X.map_blocks(_method_block, shared, method, dtype=dtype,
                         chunks=(X.chunks[0],) + new_shape,
                         meta=np.empty((0,) * X.ndim, dtype=dtype))
