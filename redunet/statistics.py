@@ -73,6 +73,7 @@ class Statistics:
 
     @property
     def n_channels(self):
+        """``C``, channels of the features."""
         return self.scatters.shape[-1]
 
     def scatter_of(self, group):
@@ -80,6 +81,7 @@ class Statistics:
         return self.scatters.sum(axis=0) if group is None else self.scatters[group]
 
     def count_of(self, group):
+        """Samples in a class, or in all classes for ``group=None``."""
         return int(self.counts.sum()) if group is None else int(self.counts[group])
 
     def gathered(self, group):

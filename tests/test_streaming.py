@@ -142,3 +142,16 @@ def test_chunked_fit_stops_by_tol_as_in_memory(rng):
     assert a.n_layers_ == b.n_layers_ < 400
     assert len(a.history_["delta_r"]) == a.n_layers_ + 1
     np.testing.assert_allclose(b.history_["delta_r"], a.history_["delta_r"], atol=1e-10)
+
+
+def test_fitted_input_stage_is_lift_unit_sphere_and_spectrum(rng):
+    X = rng.standard_normal((9, 2, 10))
+    net = ReduNet(arch="fourier1d", n_layers=1, lift=Lift1D(4, 3)).fit(X, np.arange(9) % 3)
+    stage = net.input_stage_
+    Z = net.lift_.transform(X)
+    Z /= np.linalg.norm(Z.reshape(9, -1), axis=1)[:, None, None]
+    expected = np.fft.rfft(Z, axis=-1, norm="ortho").transpose(2, 0, 1)
+    np.testing.assert_allclose(stage.features(X), expected, atol=1e-14)
+    assert stage.shape == (6, 4) and stage.feature_dtype == np.complex128
+    with pytest.raises(ValueError, match=r"samples of shape \(2, 10\) as in fit"):
+        stage.features(X[:, :, :8])
