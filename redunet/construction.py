@@ -135,7 +135,7 @@ def layer_from_statistics(stats, weights, eps, backend, describe=None):
     rate, compression : float
     """
     if not stats.samples and is_small_vector(stats.scatters.shape[1], stats.n_channels,
-                                             np.iscomplexobj(stats.scatters), backend):
+                                             stats.scatters.dtype.kind == "c", backend):
         small = _small_layer(stats, eps)
         if small is not None:
             return small

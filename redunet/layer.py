@@ -164,8 +164,8 @@ def apply_layer(layer, V, weights, eta, lmbda, backend=None):
                                  + [layer.expansion.matrix]).astype(V.dtype, copy=False)
         out = _kernels.small_vector_apply(np.ascontiguousarray(V[0]), stacked,
                                           np.asarray(layer.gammas, dtype=float), float(eta),
-                                          float(lmbda))
-        return flush_tiny(out[None])
+                                          float(lmbda))[None]
+        return flush_tiny(out) if out.dtype == np.float32 else out
     out = np.empty_like(V)
     cost = layer.expansion.cost + sum(op.cost for op in layer.compressions)
 

@@ -46,6 +46,7 @@ class LocalChunks:
         m = self.shape[0]
         size = chunk_size or max(m, 1)
         self._slices = [slice(start, min(start + size, m)) for start in range(0, m, size)]
+        self._index = {s.start: i for i, s in enumerate(self._slices)}
         self._file = None
         self._parts = None
         self.store = None
@@ -82,14 +83,14 @@ class LocalChunks:
     def write(self, samples, V):
         """Store features ``V`` (F, n, C) of the samples ``samples`` (one of the chunk slices)."""
         if self._parts is not None:
-            self._parts[self._slices.index(samples)] = V
+            self._parts[self._index[samples.start]] = V
         else:
             self.store[samples] = V.transpose(1, 0, 2)
 
     def read(self, samples):
         """Features (F, n, C) of the samples ``samples`` (one of the chunk slices), C-contiguous."""
         if self._parts is not None:
-            return self._parts[self._slices.index(samples)]
+            return self._parts[self._index[samples.start]]
         return np.ascontiguousarray(self.store[samples].transpose(1, 0, 2))
 
     # -- executor protocol (see redunet.construction) ----------------------------------------------
