@@ -268,24 +268,26 @@ def instrument_classifier():
 def instrument_layers():
     """Record the wall time of every layer built by ``ReduNet.fit`` (this process only).
 
-    Wraps ``redunet.estimator.build_and_apply_layer`` (an internal name: if it is gone,
-    returns None and the per-layer times are simply not reported).  A rising time per
-    layer at fixed sizes points at numerical trouble such as subnormal arithmetic.
+    Wraps ``redunet.construction.record`` (an internal name, called once per layer
+    with the objective of its input, and once more at the end: if it is gone,
+    returns None and the per-layer times are simply not reported); a layer's time
+    runs from one call to the next.  A rising time per layer at fixed sizes points
+    at numerical trouble such as subnormal arithmetic.
     """
-    import redunet.estimator as estimator
-    original = getattr(estimator, "build_and_apply_layer", None)
+    import redunet.construction as construction
+    original = getattr(construction, "record", None)
     if original is None:
         return None
-    times = []
+    times, last = [], [None]
 
     def timed(*args, **kwargs):
-        start = time.perf_counter()
-        try:
-            return original(*args, **kwargs)
-        finally:
-            times.append(time.perf_counter() - start)
+        now = time.perf_counter()
+        if last[0] is not None:
+            times.append(now - last[0])
+        last[0] = now
+        return original(*args, **kwargs)
 
-    estimator.build_and_apply_layer = timed
+    construction.record = timed
     return times
 
 

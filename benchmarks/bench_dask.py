@@ -121,20 +121,24 @@ def case_cluster(probe, n_workers, m, channels, length, n_classes, n_layers, chu
                                                          chunks=(chunk, channels, length))
         y = np.random.default_rng(seed + 1).permutation(np.arange(m) % n_classes)
 
-        stamps = []                                   # returns of the cluster-side statistics
-        original = rd.DaskChunks.statistics
+        stamps = []           # returns of the cluster-side statistics (first, then per update)
+        originals = {name: getattr(rd.DaskChunks, name) for name in ("statistics", "update")}
 
-        def timed(self):
-            out = original(self)
-            stamps.append(time.perf_counter())
-            return out
+        def stamped(method):
+            def timed(self, *args):
+                out = method(self, *args)
+                stamps.append(time.perf_counter())
+                return out
+            return timed
 
-        rd.DaskChunks.statistics = timed
+        for name, method in originals.items():
+            setattr(rd.DaskChunks, name, stamped(method))
         fit_start = time.perf_counter()
         with probe.section("fit"):
             net = ReduNet(arch="fourier1d", n_layers=n_layers, **PARAMS).fit(X, y)
         fit_end = time.perf_counter()
-        rd.DaskChunks.statistics = original
+        for name, method in originals.items():
+            setattr(rd.DaskChunks, name, method)
         peaks = client.run(_peak_rss)
     finally:
         client.close()

@@ -69,54 +69,73 @@ def lower_triangular_inverse(L):
 
 
 @jit()
-def small_vector_layer(Z, y_index, n_classes, eps, eta, lmbda):
-    """One whole vector-ReduNet layer for few features (SPEC section 2), fused.
+def small_vector_scatters(Z, y_index, n_classes):
+    """Per-class scatter matrices ``S_j = sum_{i in j} z_i z_i^T`` of few vector features.
 
-    For ``d`` of a few units the layer is dominated by call overhead, not
-    arithmetic, so statistics, Cholesky factors, operators, objective and the
-    membership-weighted update of every sample run in one compiled call.
+    The statistics step of a small vector layer (SPEC section 2) in one compiled
+    pass; for ``d`` of a few units the NumPy form is dominated by call overhead.
 
     Parameters
     ----------
     Z : ndarray of shape (m, d)
-        Unit-norm training features.
     y_index : int64 ndarray of shape (m,)
     n_classes : int
-    eps, eta, lmbda : float
 
     Returns
     -------
-    Z_new : ndarray of shape (m, d)
-        Output features (normalized).
-    operators : ndarray of shape (K + 1, d, d)
-        ``C_0 .. C_{K-1}`` then ``E``.
-    logdets : ndarray of shape (K + 1,)
-        ``logdet(I + alpha_j Z_j^T Z_j)`` per class, then for all samples.
-    counts : ndarray of shape (K + 1,)
+    ndarray of shape (K, d, d)
     """
     m, d = Z.shape
-    K = n_classes
-    scatter = np.zeros((K + 1, d, d), dtype=Z.dtype)
-    counts = np.zeros(K + 1, dtype=np.int64)
+    scatter = np.zeros((n_classes, d, d), dtype=Z.dtype)
     for i in range(m):
         j = y_index[i]
-        counts[j] += 1
         for a in range(d):
             for b in range(d):
                 scatter[j, a, b] += Z[i, a] * Z[i, b]
-    counts[K] = m
+    return scatter
+
+
+@jit()
+def small_vector_operators(scatters, counts, eps):
+    """Operators and log-determinants of a small vector layer from its class scatters.
+
+    ``C_j = alpha_j inv(I + alpha_j S_j)`` with ``alpha_j = d / (m_j eps)`` for every
+    class, then ``E`` from ``S = sum_j S_j`` with ``alpha = d / (m eps)``, each by a
+    Cholesky factor ``L`` (``logdet = 2 sum log diag L``, ``inv = L^-T L^-1``).
+    Raises ``LinAlgError`` if a matrix is not positive definite.
+
+    Parameters
+    ----------
+    scatters : ndarray of shape (K, d, d)
+    counts : int64 ndarray of shape (K,)
+    eps : float
+
+    Returns
+    -------
+    operators : ndarray of shape (K + 1, d, d)
+        ``C_0 .. C_{K-1}`` then ``E``.
+    logdets : ndarray of shape (K + 1,)
+        ``logdet(I + alpha_j S_j)`` per class, then of all samples.
+    """
+    K, d, _ = scatters.shape
+    total = np.zeros((d, d), dtype=scatters.dtype)
+    m = 0
     for j in range(K):
-        scatter[K] += scatter[j]
-    operators = np.empty((K + 1, d, d), dtype=Z.dtype)
+        total += scatters[j]
+        m += counts[j]
+    operators = np.empty((K + 1, d, d), dtype=scatters.dtype)
     logdets = np.empty(K + 1)
     for j in range(K + 1):
-        alpha = d / (counts[j] * eps)
-        A = alpha * scatter[j]
+        n = m if j == K else counts[j]
+        alpha = d / (n * eps)
+        A = alpha * (total if j == K else scatters[j])
         for a in range(d):
             A[a, a] += 1.0
         L = np.linalg.cholesky(A)
         logdet = 0.0
         for a in range(d):
+            if not L[a, a] > 0.0:          # also catches NaN
+                raise np.linalg.LinAlgError("Matrix is not positive definite")
             logdet += 2.0 * np.log(L[a, a])
         logdets[j] = logdet
         Linv = _lower_triangular_inverse_serial(L.reshape(1, d, d))[0]
@@ -126,7 +145,30 @@ def small_vector_layer(Z, y_index, n_classes, eps, eta, lmbda):
                 for k in range(max(a, b), d):
                     acc += Linv[k, a] * Linv[k, b]
                 operators[j, a, b] = alpha * acc
-    gammas = counts[:K] / m
+    return operators, logdets
+
+
+@jit()
+def small_vector_apply(Z, operators, gammas, eta, lmbda):
+    """A small dense vector layer applied to features ``Z`` (m, d) (SPEC section 2).
+
+    ``z <- z + eta (E z - sum_j gamma_j pi_j(z) C_j z)``, then ``z / ||z||``, with
+    ``pi_j(z) = softmax_j(-lmbda ||C_j z||)``, sample by sample.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (m, d)
+    operators : ndarray of shape (K + 1, d, d)
+        ``C_0 .. C_{K-1}`` then ``E``.
+    gammas : ndarray of shape (K,)
+    eta, lmbda : float
+
+    Returns
+    -------
+    ndarray of shape (m, d)
+    """
+    m, d = Z.shape
+    K = operators.shape[0] - 1
     out = np.empty_like(Z)
     compressed = np.empty((K, d), dtype=Z.dtype)
     scores = np.empty(K)
@@ -159,7 +201,7 @@ def small_vector_layer(Z, y_index, n_classes, eps, eta, lmbda):
         norm = np.sqrt(norm)
         for a in range(d):
             out[i, a] /= norm
-    return out, operators, logdets, counts
+    return out
 
 
 @jit()

@@ -153,11 +153,13 @@ def _fit_on_cluster(net, X, y, args):
         from distributed import Client
     except ImportError:
         raise ImportError("--scheduler needs Dask: pip install 'redunet[dask]'") from None
-    if args.checkpoint is not None or args.chunk_size is not None:
-        raise ValueError("--scheduler cannot be combined with --checkpoint or --chunk-size")
+    if args.chunk_size is not None:
+        raise ValueError("--scheduler cannot be combined with --chunk-size (the cluster's "
+                         "chunks are the chunks)")
     chunk = max(1, -(-X.shape[0] // 8))
     with Client(args.scheduler):
-        net.fit(da.from_array(X, chunks=(chunk,) + X.shape[1:]), y)
+        net.fit(da.from_array(X, chunks=(chunk,) + X.shape[1:]), y, checkpoint=args.checkpoint,
+                checkpoint_every=args.checkpoint_every, resume=args.resume)
 
 
 def _evaluate(args):

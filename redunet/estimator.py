@@ -7,43 +7,27 @@ Data flow (SPEC section 7), the same for every architecture::
 Only the spectrum transform and the lift know the architecture.
 """
 
+from functools import partial
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._config import BACKENDS, resolve_backend
 from ._parallel import single_threaded_blas
-from ._validation import (CONSTRAINTS, FLOAT_DTYPE, check_array, check_dtype, check_labels,
+from ._validation import (CONSTRAINTS, FLOAT_DTYPE, check_dtype, check_labels,
                           check_parameter, choices, instance_of)
 from .checkpoint import Checkpoint, fingerprint
 from .classifier import NearestSubspace, accuracy
-from .layer import apply_layer, build_and_apply_layer, group_rows
+from .construction import Checkpointing, ProgressBar, ToleranceStop, construct
 from .lift import Lift1D, Lift2D
-from .objective import spectral_rates
-from .spectrum import make_spectrum
 from .distributed import is_dask_array
+from .input_stage import LAYOUTS as _LAYOUTS, NDIM as _NDIM, InputStage
+from .layer import apply_layer
+from .statistics import Tally
 from .streaming import LocalChunks
 
 __all__ = ["ReduNet"]
-
-def _advance(progress, delta_r):
-    """One layer done on the progress bar (if any); ``delta_r=None`` closes it."""
-    if progress is None:
-        return
-    if delta_r is None:
-        progress.close()
-    else:
-        progress.update(1)
-        progress.set_postfix(delta_R=f"{delta_r:.5f}", refresh=False)
-
-
-_LAYOUTS = {
-    "vector": "(n_samples, n_features)",
-    "fourier1d": "(n_samples, n_channels, length)",
-    "fourier2d": "(n_samples, n_channels, height, width)",
-}
-_NDIM = {"vector": 2, "fourier1d": 3, "fourier2d": 4}
-
 
 def _ndim(X):
     """Number of dimensions of array-like ``X`` (None if it is not array-like)."""
@@ -57,6 +41,11 @@ def _ndim(X):
 
 # Samples per chunk in transform: bounds the temporaries to about this many bytes.
 _CHUNK_BYTES = 64 * 2**20
+
+
+def _step(layer, V, weights, eta, lmbda, backend):
+    """The layer update of a fit (module level, so that Dask can ship it to workers)."""
+    return apply_layer(layer, V, weights, eta, lmbda, backend)
 
 
 class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
@@ -207,54 +196,24 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
         return hasattr(self, "layers_")
 
     # -- input stage ------------------------------------------------------------------------------
-    def _validated(self, X):
-        """``X`` as a finite real array of the arch's layout."""
-        return check_array(X, name="X", ndim=_NDIM[self.arch], dtype=check_dtype(self.dtype),
-                           allow_zero_samples=self.lift is not None,
-                           shape_hint=_LAYOUTS[self.arch])
+    @property
+    def input_stage_(self):
+        """The fitted :class:`~redunet.input_stage.InputStage` (lift, unit sphere, spectrum)."""
+        self._check_fitted()
+        return InputStage(self.arch, self.dtype, self.input_shape_, self.signal_shape_,
+                          getattr(self, "lift_", None) if self.lift is not None else None,
+                          self.spectrum_)
 
-    def _lifted(self, X, fitting):
-        """Lifted samples of validated ``X`` (the samples themselves without a lift)."""
-        if not fitting and X.shape[1:] != self.input_shape_:
-            raise ValueError(
-                f"Expected 'X' samples of shape {self.input_shape_} as in fit "
-                f"(layout {_LAYOUTS[self.arch]}). Got {X.shape[1:]} instead."
-            )
-        if self.lift is None:
-            return X
-        if fitting:
-            self.lift_ = self._fresh_lift()
-            return self.lift_.fit_transform(X)
-        return self.lift_.transform(X)
-
-    def _fresh_lift(self):
-        return type(self.lift)(**self.lift.get_params(deep=False))
-
-    def _to_spectrum(self, Z):
-        """Unit-sphere projection and spectral batch ``(F, m, C)`` of lifted samples."""
-        per_sample = (-1,) + (1,) * (Z.ndim - 1)
-        peak = np.abs(Z.reshape(Z.shape[0], -1)).max(axis=1)
-        if np.any(peak == 0):
-            zero = np.flatnonzero(peak == 0)
-            raise ValueError(
-                f"Expected every sample of 'X' to be non-zero after lifting (samples are "
-                f"projected onto the unit sphere). Sample(s) {zero[:5].tolist()} are all zeros."
-            )
-        Z = Z / peak.reshape(per_sample)         # first to O(1), so squares cannot overflow
-        flat = Z.reshape(Z.shape[0], -1)
-        Z /= np.sqrt(np.einsum("ij,ij->i", flat, flat)).reshape(per_sample)
-        return self.spectrum_.forward(Z)
-
-    def _begin(self, first, classes):
-        """Shapes, lift, spectrum and an empty build from validated samples; returns them lifted."""
-        self.input_shape_ = first.shape[1:]
-        Z = self._lifted(first, fitting=True)
-        self.signal_shape_ = Z.shape[1:]
-        self.spectrum_ = make_spectrum(self.arch, self.signal_shape_)
-        self.classes_ = classes
-        self.layers_ = []
-        self._history = {"rate": [], "compression": [], "delta_r": []}
-        return Z
+    def _begin(self, first):
+        """Fit the input stage on (the first) training samples ``first``; returns the stage,
+        ``first`` validated and ``first`` lifted."""
+        stage, first, Z = InputStage.fit(self.arch, self.dtype, self.lift, first)
+        self.input_shape_ = stage.input_shape
+        self.signal_shape_ = stage.signal_shape
+        self.spectrum_ = stage.spectrum
+        if stage.lift is not None:
+            self.lift_ = stage.lift
+        return stage, first, Z
 
     # -- construction -----------------------------------------------------------------------------
     def fit(self, X, y, checkpoint=None, checkpoint_every=50, resume=False, chunk_size=None,
@@ -263,8 +222,10 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array_like
-            Training samples in the arch's layout (see the class docstring).
+        X : array_like or dask array
+            Training samples in the arch's layout (see the class docstring).  A
+            dask array chunked along samples is fitted on its cluster (see
+            :mod:`redunet.distributed`).
         y : array_like of shape (n_samples,)
             Labels of any sortable type.
         checkpoint : str or path, optional
@@ -279,8 +240,7 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
         chunk_size : int, optional
             Process the training set ``chunk_size`` samples at a time (streaming fit,
             see :mod:`redunet.streaming`): ``X`` may be a memory-mapped array larger
-            than memory.  Operators are then always dense (built from scatter
-            matrices); the result equals the in-memory fit up to rounding.
+            than memory.  The result equals the in-memory fit up to rounding.
         work_dir : str or path, optional
             With ``chunk_size``: folder of a temporary file holding the training
             features between layers (default: in memory).
@@ -292,157 +252,84 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
         check_parameter("ReduNet.fit", "chunk_size", chunk_size, "optional_positive_int")
         if resume and checkpoint is None:
             raise ValueError("The 'resume' argument of ReduNet.fit needs a 'checkpoint' folder.")
-        if is_dask_array(X):
-            if checkpoint is not None or chunk_size is not None:
-                raise ValueError("The 'checkpoint' and 'chunk_size' arguments of ReduNet.fit do "
-                                 "not apply to a dask array (its chunks are the chunks).")
-            return self._fit_dask(X, y)
-        if chunk_size is not None:
-            if checkpoint is not None:
-                raise ValueError("The 'checkpoint' and 'chunk_size' arguments of ReduNet.fit "
-                                 "cannot be combined yet; pass one of them.")
-            return self._fit_chunked(X, y, chunk_size, work_dir)
-        X = self._validated(X)
-        classes, y_index = check_labels(y, X.shape[0])
-        Z = self._begin(X, classes)
-        store, V = None, None
+        dask = is_dask_array(X)
+        if dask:
+            if chunk_size is not None:
+                raise ValueError("The 'chunk_size' argument of ReduNet.fit does not apply to a "
+                                 "dask array (its chunks are the chunks).")
+            if is_dask_array(y):
+                y = y.compute()
+        if dask or chunk_size is not None:
+            if not hasattr(X, "shape") or len(X.shape) != _NDIM[self.arch]:
+                raise ValueError(f"Expected 'X' to be a {_NDIM[self.arch]}D array "
+                                 f"{_LAYOUTS[self.arch]} (e.g. a numpy.memmap or a dask array) "
+                                 f"for a chunked fit. Got shape {getattr(X, 'shape', None)}.")
+            first = X[:X.chunks[0][0] if dask else chunk_size]
+            classes, y_index = check_labels(y, X.shape[0])
+            stage, _, Z = self._begin(first.compute() if dask else first)
+        else:
+            stage, X, Z = self._begin(X)                     # X validated from here on
+            classes, y_index = check_labels(y, X.shape[0])
+        self.classes_ = classes
+        layers, history = [], {"rate": [], "compression": [], "delta_r": []}
+        store = restored = None
         if checkpoint is not None:
             key = fingerprint(X, y_index, classes, self.get_params(deep=True))
             store = Checkpoint(checkpoint, checkpoint_every, key)
-            V = store.restore(self) if resume else None
-        if V is None:
-            V = self._to_spectrum(Z)
+            restored = store.restore() if resume else None
+        if restored is not None:
+            layers, history = restored.layers, {k: list(v) for k, v in restored.history.items()}
+            if stage.lift is not None:
+                stage.lift.kernels_ = restored.lift_kernels     # seed=None draws anew
+        executor = self._executor(stage, X, Z, y_index, chunk_size, work_dir, dask,
+                                  restored is None)
         del X, Z
-        with single_threaded_blas():
-            V = self._build_layers(V, y_index, store)
-            self._finish(V, y_index)
-        return self
-
-    def _build_layers(self, V, y_index, store=None):
-        groups = group_rows(y_index, self.classes_.shape[0])
-        weights = self.spectrum_.weights
-        backend = resolve_backend(self.backend)
-        progress = self._progress()
-        for index in range(len(self.layers_), self.n_layers):
-            layer, rate, compression, V_next = build_and_apply_layer(
-                V, y_index, groups, weights, self.eps, self.eta, self.lmbda, backend,
-                describe=lambda j, f, index=index: self._describe(index, j, f))
-            self._record(rate, compression)
-            if self._converged():
-                break
-            V = V_next
-            self.layers_.append(layer)
-            if store is not None and store.due(len(self.layers_)):
-                store.write(self, V)
-            _advance(progress, rate - compression)
-        _advance(progress, None)
-        if store is not None:
-            store.write(self, V)
-        return V
-
-    def _fit_chunked(self, X, y, chunk_size, work_dir):
-        """Streaming fit: features by chunks, operators from summed statistics."""
-        if not hasattr(X, "shape") or len(X.shape) != _NDIM[self.arch]:
-            raise ValueError(f"Expected 'X' to be a {_NDIM[self.arch]}D array "
-                             f"{_LAYOUTS[self.arch]} (e.g. a numpy.memmap) for a chunked fit.")
-        y_index = self._start_chunked(X, y, chunk_size)
-        real = check_dtype(self.dtype)
-        dtype = real if self.arch == "vector" else np.result_type(real, np.complex64)
-        shape = (X.shape[0], self.spectrum_.n_frequencies, self.signal_shape_[0])
-        executor = LocalChunks(shape, dtype, y_index, self.classes_.shape[0], chunk_size, work_dir)
         try:
-            for samples in executor.chunks():
-                Z = self._lifted(self._validated(X[samples]), fitting=False)
-                executor.write(samples, self._to_spectrum(Z))
-            self._run_executor(executor)
+            if restored is not None:
+                executor.load(restored.features)
+            self.layers_ = layers
+            hooks = [ToleranceStop(self.tol, self.patience)]
+            if store is not None:
+                hooks.append(Checkpointing(store, None if stage.lift is None
+                                           else stage.lift.kernels_))
+            if self.verbose:
+                hooks.append(ProgressBar(self.n_layers, len(layers)))
+            with single_threaded_blas():
+                self.classifier_ = construct(
+                    executor, self.layers_, history, self.n_layers, self.spectrum_.weights,
+                    self.eps, resolve_backend(self.backend), NearestSubspace(self.n_components),
+                    y_index, classes, describe=self._describe, hooks=hooks)
         finally:
             executor.close()
-        return self
-
-    def _start_chunked(self, X, y, first_rows):
-        """Labels, shapes, lift and spectrum from the first rows of a chunked ``X``."""
-        classes, y_index = check_labels(y, X.shape[0])
-        first = X[:first_rows]
-        self._begin(self._validated(first.compute() if is_dask_array(first) else first), classes)
-        return y_index
-
-    def _fit_dask(self, X, y):
-        """Fit on a dask array chunked along samples (see :mod:`redunet.distributed`)."""
-        from .distributed import DaskChunks, input_features
-        if is_dask_array(y):
-            y = y.compute()
-        if X.ndim != _NDIM[self.arch]:
-            raise ValueError(f"Expected 'X' to be a {_NDIM[self.arch]}D array "
-                             f"{_LAYOUTS[self.arch]}. Got a dask array of shape {X.shape} instead.")
-        y_index = self._start_chunked(X, y, X.chunks[0][0])
-        executor = DaskChunks(input_features(self, X), y_index, self.classes_.shape[0])
-        try:
-            self._run_executor(executor)
-        finally:
-            executor.close()
-        return self
-
-    def _run_executor(self, executor):
-        """Build the layers from an executor's statistics and updates (streaming, Dask)."""
-        weights = self.spectrum_.weights
-        backend = resolve_backend(self.backend)
-        progress = self._progress()
-        with single_threaded_blas():
-            stats = executor.statistics()
-            for index in range(self.n_layers):
-                layer, rate, compression = stats.build_layer(
-                    weights, self.eps, backend,
-                    describe=lambda j, f, index=index: self._describe(index, j, f))
-                self._record(rate, compression)
-                if self._converged():
-                    break
-                executor.update(layer, weights, self.eta, self.lmbda, backend)
-                self.layers_.append(layer)
-                stats = executor.statistics()
-                _advance(progress, rate - compression)
-            if len(self._history["rate"]) == len(self.layers_):
-                self._record(*stats.rates(weights, self.eps))
-            self.classifier_ = NearestSubspace(self.n_components).fit_scatter(
-                stats.scatters, stats.counts, weights, self.classes_)
-        _advance(progress, None)
-        self._publish()
-
-    def _publish(self):
-        self.history_ = {key: np.array(values) for key, values in self._history.items()}
+        self.history_ = {key: np.array(values) for key, values in history.items()}
         self.n_layers_ = len(self.layers_)
+        return self
 
-    def _finish(self, V, y_index):
-        """Objective of the final features, the classifier, and the public attributes."""
-        if len(self._history["rate"]) == len(self.layers_):
-            membership = np.eye(self.classes_.shape[0])[y_index]
-            rate, compression = spectral_rates(V, self.spectrum_.weights, self.eps, membership)
-            self._record(rate, compression)
-        self._publish()
-        self.classifier_ = NearestSubspace(self.n_components).fit_spectral(
-            V, self.spectrum_.weights, y_index, self.classes_)
-
-    def _record(self, rate, compression):
-        self._history["rate"].append(rate)
-        self._history["compression"].append(compression)
-        self._history["delta_r"].append(rate - compression)
-
-    def _converged(self):
-        delta = self._history["delta_r"]
-        if self.tol is None or len(delta) <= self.patience:
-            return False
-        return delta[-1] - delta[-1 - self.patience] <= self.tol
+    def _executor(self, stage, X, Z, y_index, chunk_size, work_dir, dask, fill):
+        """The executor holding the training features (filled from ``X`` if ``fill``)."""
+        backend = resolve_backend(self.backend)
+        F, C = stage.shape
+        tally = Tally(y_index, self.classes_.shape[0], F, C, stage.feature_dtype.kind == "c",
+                      backend)
+        step = partial(_step, weights=self.spectrum_.weights, eta=self.eta, lmbda=self.lmbda,
+                       backend=backend)
+        if dask:
+            from .distributed import DaskChunks, input_features
+            return DaskChunks(input_features(stage, X), tally, step)
+        if chunk_size is not None:
+            if not fill:
+                return LocalChunks(tally, step, (X.shape[0], F, C), stage.feature_dtype,
+                                   chunk_size, work_dir)
+            return LocalChunks.from_input(stage, X, tally, step, chunk_size, work_dir)
+        executor = LocalChunks(tally, step, (X.shape[0], F, C), stage.feature_dtype)
+        if fill:
+            executor.write(executor.slices()[0], stage.to_spectrum(Z))
+        return executor
 
     def _describe(self, layer_index, class_index, frequency):
         who = ("the expansion operator" if class_index is None
                else f"class {self.classes_[class_index].item()!r}")
         return f"layer {layer_index}, {who}, {self.spectrum_.frequency_label(frequency)}"
-
-    def _progress(self):
-        if not self.verbose:
-            return None
-        from tqdm.auto import tqdm
-        return tqdm(total=self.n_layers, initial=len(self.layers_), unit="layer",
-                    desc="ReduNet")
 
     # -- inference --------------------------------------------------------------------------------
     def _check_fitted(self, X=None):
@@ -454,13 +341,14 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
     def _spectral_features(self, X):
         """Final features of ``X`` in the spectral batch layout, computed in sample chunks."""
         self._check_fitted(X)
-        Z = self._lifted(self._validated(X), fitting=False)
+        stage = self.input_stage_
+        Z = stage.lifted(stage.validated(X))
         weights = self.spectrum_.weights
         chunk = max(1, _CHUNK_BYTES // (16 * self.spectrum_.n_frequencies * Z.shape[1]))
         parts = []
         with single_threaded_blas():
             for start in range(0, Z.shape[0], chunk):
-                V = self._to_spectrum(Z[start:start + chunk])
+                V = stage.to_spectrum(Z[start:start + chunk])
                 for layer in self.layers_:
                     V = apply_layer(layer, V, weights, self.eta, self.lmbda, self.backend)
                 parts.append(V)
@@ -476,8 +364,10 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
             return map_samples(self, X, "transform")
         V = self._spectral_features(X)
         Z = self.spectrum_.inverse(V)
-        flat = Z.reshape(Z.shape[0], -1)
-        Z /= np.sqrt(np.einsum("ij,ij->i", flat, flat)).reshape((-1,) + (1,) * (Z.ndim - 1))
+        if self.arch != "vector":
+            # the inverse FFT's rounding; vector features are the last layer's, bit for bit
+            flat = Z.reshape(Z.shape[0], -1)
+            Z /= np.sqrt(np.einsum("ij,ij->i", flat, flat)).reshape((-1,) + (1,) * (Z.ndim - 1))
         return Z
 
     def fit_transform(self, X, y):

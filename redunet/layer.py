@@ -22,14 +22,26 @@ from . import _kernels
 from ._config import resolve_backend
 from ._parallel import split_map
 from .objective import half_mean_logdet
-from .operators import DenseOperator, FactorizationError, build_operator, flush_tiny
+from .operators import FactorizationError, build_operator, flush_tiny
 from .spectrum import normalize, sq_magnitude, weighted_sq_norms
 
-__all__ = ["Layer", "build_layer", "apply_layer", "group_rows", "build_and_apply_layer",
-           "assemble_layer"]
+__all__ = ["Layer", "build_layer", "apply_layer", "group_rows", "assemble_layer",
+           "is_small_vector"]
 
-# Largest feature count for which the fused small-feature kernel is used.
+# Largest feature count for which the compiled small-layer kernels are used.
 SMALL_FEATURES = 8
+
+
+def is_small_vector(n_frequencies, n_channels, complex_, backend):
+    """Whether features of this shape go through the compiled small vector kernels.
+
+    With one real frequency and a few channels (e.g. the paper's 2D and 3D
+    mixtures) a layer costs call overhead, not arithmetic, so its statistics,
+    operators and update each run in one compiled call
+    (``redunet._kernels.small_vector_*``), for training and new samples alike.
+    """
+    return (backend == "numba" and n_frequencies == 1 and not complex_
+            and n_channels <= SMALL_FEATURES)
 
 
 @dataclass
@@ -137,43 +149,25 @@ def assemble_layer(make, counts, n_channels, weights, eps, describe=None):
     return Layer(expansion, compressions, gammas), rate, compression
 
 
-def build_and_apply_layer(V, y_index, groups, weights, eps, eta, lmbda, backend, describe=None):
-    """:func:`build_layer` then :func:`apply_layer` on the training features.
-
-    Returns ``(layer, rate, compression, V_new)``.  With one real frequency, a
-    few channels and dense operators only (e.g. the paper's 2D and 3D
-    mixtures), the numba backend runs the whole layer in one fused kernel,
-    since there call overhead, not arithmetic, is the cost.
-    """
-    n_freq, m, C = V.shape
-    small = (backend == "numba" and n_freq == 1 and not np.iscomplexobj(V)
-             and C <= SMALL_FEATURES and min(g.shape[0] for g in groups) >= C)
-    if small:
-        try:
-            out, matrices, logdets, counts = _kernels.small_vector_layer(
-                V[0], y_index, len(groups), float(eps), float(eta), float(lmbda))
-        except np.linalg.LinAlgError:
-            small = False          # the general path below reports where it failed
-    if not small:
-        layer, rate, compression = build_layer(V, groups, weights, eps, backend, describe)
-        return layer, rate, compression, apply_layer(layer, V, weights, eta, lmbda, backend)
-    K = len(groups)
-    gammas = counts[:K] / m
-    layer = Layer(DenseOperator(matrices[K:]), [DenseOperator(matrices[j:j + 1]) for j in range(K)],
-                  gammas)
-    rate = 0.5 * logdets[K]
-    compression = float(np.sum(gammas * 0.5 * logdets[:K]))
-    return layer, rate, compression, out[None]
-
-
 def apply_layer(layer, V, weights, eta, lmbda, backend=None):
     """Apply a layer to features ``V`` (F, m, C); returns new, normalized features.
 
-    Samples are independent, so blocks of them run in parallel threads.
+    Samples are independent, so blocks of them run in parallel threads.  A
+    dense layer of few vector features runs in one compiled kernel (see
+    :func:`is_small_vector`), whichever way it was built.
     """
+    backend = resolve_backend(backend)
+    if (is_small_vector(V.shape[0], V.shape[2], V.dtype.kind == "c", backend)
+            and layer.expansion.kind == "dense"
+            and all(op.kind == "dense" for op in layer.compressions)):
+        stacked = np.concatenate([op.matrix for op in layer.compressions]
+                                 + [layer.expansion.matrix]).astype(V.dtype, copy=False)
+        out = _kernels.small_vector_apply(np.ascontiguousarray(V[0]), stacked,
+                                          np.asarray(layer.gammas, dtype=float), float(eta),
+                                          float(lmbda))[None]
+        return flush_tiny(out) if out.dtype == np.float32 else out
     out = np.empty_like(V)
     cost = layer.expansion.cost + sum(op.cost for op in layer.compressions)
-    backend = resolve_backend(backend)
 
     def block(samples):
         out[:, samples] = _apply_block(layer, V[:, samples], weights, eta, lmbda, backend)

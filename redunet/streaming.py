@@ -1,17 +1,13 @@
-"""Fits on training sets that do not fit in memory: statistics by chunks, updates by chunks.
+"""The local executor of the construction loop: training features in chunks of samples.
 
-A layer needs its training features only through per-class scatter matrices
-``S_{j,f} = sum_i v_i(f) v_i(f)^H`` (and their sum), and then updates every
-sample independently.  So each layer is a map-reduce:
-
-1. reduce: :class:`Statistics` of every chunk of samples, added up;
-2. build: dense operators and the objective from the summed statistics
-   (:func:`redunet.layer.assemble_layer`), on one machine;
-3. map: :func:`redunet.layer.apply_layer` on every chunk.
-
-:class:`LocalChunks` runs this over an array of features held in memory or in
-a temporary file on disk (peak memory: one chunk plus the operators); the Dask
-executor in :mod:`redunet.distributed` runs the same three steps on a cluster.
+A layer needs its training features only through their statistics
+(:mod:`redunet.statistics`), and then updates every sample independently, so
+the features can be held in chunks of consecutive samples: in memory (one chunk
+per array; an ordinary in-memory fit is the case of a single chunk) or in a
+temporary ``(m, F, C)`` file on disk (peak memory: one chunk plus the
+operators).  :class:`LocalChunks` implements the executor protocol of
+:mod:`redunet.construction`; every layer reads each chunk once, applies the
+layer, writes it back and adds its statistics.
 """
 
 import os
@@ -19,127 +15,126 @@ import tempfile
 
 import numpy as np
 
-from .layer import apply_layer, assemble_layer
-from .objective import half_mean_logdet
-from .operators import build_operator_from_scatter, factorize_scatter, scatter
+from .statistics import Statistics
 
-__all__ = ["Statistics", "LocalChunks"]
-
-
-class Statistics:
-    """Per-class scatter matrices of a set of samples; add two to merge them.
-
-    Attributes
-    ----------
-    scatters : ndarray of shape (K, F, C, C)
-        ``S_{j,f}`` per class ``j`` and frequency ``f``.
-    counts : ndarray of int64, shape (K,)
-        Samples per class.
-    """
-
-    def __init__(self, scatters, counts):
-        self.scatters = scatters
-        self.counts = counts
-
-    @classmethod
-    def of(cls, V, y_index, n_classes):
-        """Statistics of one chunk: features ``V`` (F, n, C) with class indices ``y_index``."""
-        n_freq, _, C = V.shape
-        scatters = np.zeros((n_classes, n_freq, C, C), dtype=V.dtype)
-        for j in range(n_classes):
-            rows = np.flatnonzero(y_index == j)
-            if rows.size:
-                scatters[j] = scatter(V[:, rows])
-        return cls(scatters, np.bincount(y_index, minlength=n_classes).astype(np.int64))
-
-    def __add__(self, other):
-        return Statistics(self.scatters + other.scatters, self.counts + other.counts)
-
-    def __iadd__(self, other):
-        self.scatters += other.scatters
-        self.counts += other.counts
-        return self
-
-    def build_layer(self, weights, eps, backend=None, describe=None):
-        """Dense operators and ``(R, Rc)`` from the statistics, as :func:`redunet.layer.build_layer`."""
-        total = self.scatters.sum(axis=0)
-
-        def make(class_index, alpha):
-            S = total if class_index is None else self.scatters[class_index]
-            return build_operator_from_scatter(S, alpha, backend)
-
-        return assemble_layer(make, self.counts, total.shape[-1], weights, eps, describe)
-
-    def rates(self, weights, eps):
-        """``(R, Rc)`` of the samples (SPEC sections 2, 3), from the statistics alone."""
-        C = self.scatters.shape[-1]
-        m = int(self.counts.sum())
-        rate = half_mean_logdet(weights, factorize_scatter(self.scatters.sum(axis=0), C / (m * eps))[1])
-        gammas = self.counts / m
-        compression = sum(g * half_mean_logdet(weights, factorize_scatter(S, C / (n * eps))[1])
-                          for g, S, n in zip(gammas, self.scatters, self.counts))
-        return rate, compression
+__all__ = ["LocalChunks", "Statistics"]
 
 
 class LocalChunks:
-    """Training features ``(m, F, C)`` kept in memory or in a temporary file, used chunk by chunk.
+    """Training features ``(m, F, C)`` held in memory or in a temporary file, chunk by chunk.
 
     Parameters
     ----------
+    tally : Tally
+        Makes the statistics of a chunk (labels, gathered groups).
+    step : callable
+        ``step(layer, V) -> V_new`` on features ``(F, n, C)``: the layer update
+        (:func:`redunet.layer.apply_layer` with the fit's parameters).
     shape : tuple (m, F, C)
     dtype : numpy dtype
-    y_index : ndarray of shape (m,)
-    n_classes : int
-    chunk_size : int
+    chunk_size : int or None
+        Samples per chunk; None holds all samples in one chunk.
     work_dir : str or None
         Folder of the temporary feature file; ``None`` keeps the features in memory.
     """
 
-    def __init__(self, shape, dtype, y_index, n_classes, chunk_size, work_dir=None):
-        self.y_index = y_index
-        self.n_classes = n_classes
-        self.chunk_size = chunk_size
+    def __init__(self, tally, step, shape, dtype, chunk_size=None, work_dir=None):
+        self.tally = tally
+        self.step = step
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+        m = self.shape[0]
+        size = chunk_size or max(m, 1)
+        self._slices = [slice(start, min(start + size, m)) for start in range(0, m, size)]
+        self._index = {s.start: i for i, s in enumerate(self._slices)}
         self._file = None
+        self._parts = None
+        self.store = None
         if work_dir is None:
-            self.store = np.empty(shape, dtype=dtype)
+            self._parts = [None] * len(self._slices)
         else:
             fd, self._file = tempfile.mkstemp(prefix="redunet-features-", suffix=".npy",
                                               dir=work_dir)
             os.close(fd)
-            self.store = np.lib.format.open_memmap(self._file, mode="w+", dtype=dtype, shape=shape)
+            self.store = np.lib.format.open_memmap(self._file, mode="w+", dtype=self.dtype,
+                                                   shape=self.shape)
 
-    def chunks(self):
+    @classmethod
+    def from_input(cls, stage, X, tally, step, chunk_size=None, work_dir=None):
+        """Executor holding the spectral input features of raw samples ``X`` (chunk by chunk).
+
+        ``stage`` is the fit's :class:`redunet.input_stage.InputStage`; ``X`` may be
+        any array indexable by sample slices (e.g. a ``numpy.memmap``).
+        """
+        shape = (X.shape[0],) + stage.shape
+        executor = cls(tally, step, shape, stage.feature_dtype, chunk_size, work_dir)
+        try:
+            for samples in executor.slices():
+                executor.write(samples, stage.features(X[samples]))
+        except BaseException:
+            executor.close()
+            raise
+        return executor
+
+    def slices(self):
         """Slices of ``chunk_size`` consecutive samples."""
-        m = self.store.shape[0]
-        return [slice(start, min(start + self.chunk_size, m))
-                for start in range(0, m, self.chunk_size)]
+        return list(self._slices)
 
     def write(self, samples, V):
-        """Store features ``V`` (F, n, C) of the samples ``samples``."""
-        self.store[samples] = V.transpose(1, 0, 2)
+        """Store features ``V`` (F, n, C) of the samples ``samples`` (one of the chunk slices)."""
+        if self._parts is not None:
+            self._parts[self._index[samples.start]] = V
+        else:
+            self.store[samples] = V.transpose(1, 0, 2)
 
     def read(self, samples):
-        """Features (F, n, C) of the samples ``samples`` (a copy)."""
+        """Features (F, n, C) of the samples ``samples`` (one of the chunk slices), C-contiguous."""
+        if self._parts is not None:
+            return self._parts[self._index[samples.start]]
         return np.ascontiguousarray(self.store[samples].transpose(1, 0, 2))
 
+    # -- executor protocol (see redunet.construction) ----------------------------------------------
     def statistics(self):
-        """Sum of the chunks' :class:`Statistics`."""
+        """Statistics of the current features (one read of every chunk)."""
         total = None
-        for samples in self.chunks():
-            part = Statistics.of(self.read(samples), self.y_index[samples], self.n_classes)
-            if total is None:
-                total = part
-            else:
-                total += part
+        for samples in self._slices:
+            part = self.tally.of(self.read(samples), samples.start)
+            total = part if total is None else total + part
         return total
 
-    def update(self, layer, weights, eta, lmbda, backend=None):
-        """Apply ``layer`` to every chunk, in place."""
-        for samples in self.chunks():
-            self.write(samples, apply_layer(layer, self.read(samples), weights, eta, lmbda, backend))
+    def update(self, layer):
+        """Apply ``layer`` to every chunk in place; statistics of the new features, same pass."""
+        total = None
+        for samples in self._slices:
+            V = self.step(layer, self.read(samples))
+            self.write(samples, V)
+            part = self.tally.of(V, samples.start)
+            total = part if total is None else total + part
+        return total
+
+    def chunks(self):
+        """The current features, ``(F, n, C)`` chunk by chunk in sample order."""
+        for samples in self._slices:
+            yield self.read(samples)
+
+    def load(self, features):
+        """Replace the features by ``features`` of shape ``(m, F, C)`` (e.g. memory-mapped)."""
+        if tuple(features.shape) != self.shape:
+            raise ValueError(f"Expected restored features of shape {self.shape}. "
+                             f"Got {tuple(features.shape)} instead.")
+        for samples in self._slices:
+            self.write(samples, np.ascontiguousarray(
+                np.asarray(features[samples], dtype=self.dtype).transpose(1, 0, 2)))
+
+    def whole(self):
+        """The features ``(F, m, C)`` if held as one array in memory, else None."""
+        if self._parts is not None and len(self._parts) == 1:
+            return self._parts[0]
+        return None
 
     def close(self):
         """Drop the features (and their temporary file)."""
         self.store = None
+        self._parts = None
         if self._file is not None and os.path.exists(self._file):
             os.unlink(self._file)

@@ -53,6 +53,33 @@ def vector_update(Z, E, Cs, gammas, eta, lmbda):
     return out
 
 
+# -- twins of the compiled small vector kernels (redunet._kernels.small_vector_*) ----------------
+def small_vector_scatters(Z, y_index, K):
+    """``S_j = sum_{i in j} z_i z_i^T`` per class, by a loop over samples."""
+    d = Z.shape[1]
+    scatters = np.zeros((K, d, d))
+    for z, j in zip(Z, y_index):
+        scatters[j] += np.outer(z, z)
+    return scatters
+
+
+def small_vector_operators(scatters, counts, eps):
+    """``C_0 .. C_{K-1}, E`` by explicit inverses and their slogdet log-determinants."""
+    K, d, _ = scatters.shape
+    groups = [(scatters[j], counts[j]) for j in range(K)] + [(scatters.sum(0), counts.sum())]
+    operators, logdets = [], []
+    for S, n in groups:
+        alpha = d / (n * eps)
+        operators.append(alpha * np.linalg.inv(np.eye(d) + alpha * S))
+        logdets.append(np.linalg.slogdet(np.eye(d) + alpha * S)[1])
+    return np.array(operators), np.array(logdets)
+
+
+def small_vector_apply(Z, operators, gammas, eta, lmbda):
+    """The update of :func:`vector_update` with ``operators = C_0 .. C_{K-1}, E``."""
+    return vector_update(Z, operators[-1], list(operators[:-1]), gammas, eta, lmbda)
+
+
 def vector_redunet(X, y, n_layers, eta=0.5, eps=0.1, lmbda=500.0):
     """Features after ``n_layers`` layers, the list of layer operators, and delta_R per layer."""
     y_index, K = encode(y)

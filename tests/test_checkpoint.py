@@ -25,13 +25,17 @@ def _same_model(a, b, X):
     np.testing.assert_array_equal(a.transform(X), b.transform(X))
 
 
-def test_sigkilled_build_resumes_bit_for_bit(tmp_path):
+@pytest.mark.parametrize("chunked", [False, True])
+def test_sigkilled_build_resumes_bit_for_bit(chunked, tmp_path):
     folder = tmp_path / "ckpt"
+    # chunked: the features in a file on disk, three chunks of samples
+    extra = dict(chunk_size=70, work_dir=str(tmp_path)) if chunked else {}
     script = textwrap.dedent(f"""
         from redunet import ReduNet
         from redunet.datasets import gaussian_mixture_2d
         X, y = gaussian_mixture_2d(n_per_class=100, noise=0.1, seed=0)
-        ReduNet(n_layers=1000).fit(X, y, checkpoint={str(folder)!r}, checkpoint_every=25)
+        ReduNet(n_layers=1000).fit(X, y, checkpoint={str(folder)!r}, checkpoint_every=25,
+                                   **{extra!r})
     """)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -46,15 +50,19 @@ def test_sigkilled_build_resumes_bit_for_bit(tmp_path):
     child.wait()
     assert child.returncode == -signal.SIGKILL, "the build finished before it could be killed"
     X, y = gaussian_mixture_2d(n_per_class=100, noise=0.1, seed=0)
-    resumed = ReduNet(n_layers=1000).fit(X, y, checkpoint=folder, checkpoint_every=25, resume=True)
-    uninterrupted = ReduNet(n_layers=1000).fit(X, y)
+    resumed = ReduNet(n_layers=1000).fit(X, y, checkpoint=folder, checkpoint_every=25,
+                                         resume=True, **extra)
+    uninterrupted = ReduNet(n_layers=1000).fit(X, y, **extra)
     _same_model(resumed, uninterrupted, X)
+    if chunked:     # and the chunked build equals the in-memory one
+        np.testing.assert_allclose(resumed.transform(X), ReduNet(n_layers=1000).fit(X, y).transform(X),
+                                   atol=1e-10)
 
 
 def test_resume_in_process_with_lift_and_mapped_layers(tmp_path, rng):
     X = rng.standard_normal((16, 2, 12))
     y = np.repeat(["u", "v"], 8)
-    make = lambda n: ReduNet(arch="fourier1d", n_layers=n, lift=Lift1D(6, 3, seed=None))
+    make = lambda n: ReduNet(arch="fourier1d", n_layers=n, lift=Lift1D(12, 3, seed=None))
     first = make(7).fit(X, y, checkpoint=tmp_path, checkpoint_every=3)
     # Layers already written are memory-mapped from the checkpoint files.
     assert isinstance(first.layers_[0].expansion.matrix, np.memmap)
@@ -77,3 +85,24 @@ def test_resume_refuses_other_data(tmp_path, rng):
         ReduNet(n_layers=8, eta=0.3).fit(X, y, checkpoint=tmp_path, resume=True)
     with pytest.raises(ValueError, match="'resume' argument of ReduNet.fit needs a 'checkpoint'"):
         ReduNet().fit(X, y, resume=True)
+
+
+@pytest.mark.parametrize("extra", [dict(chunk_size=5), dict(chunk_size=4, work_dir=True)])
+def test_chunked_resume_in_process_with_lift_and_low_rank(extra, tmp_path, rng):
+    if extra.get("work_dir"):
+        extra = dict(extra, work_dir=tmp_path)
+    X = rng.standard_normal((13, 2, 12))
+    y = np.array([0] * 3 + [1] * 10)       # 3 samples in 12 channels: low-rank class 0
+    make = lambda n: ReduNet(arch="fourier1d", n_layers=n, lift=Lift1D(12, 3, seed=None))
+    first = make(5).fit(X, y, checkpoint=tmp_path / "c", checkpoint_every=2, **extra)
+    resumed = make(11).fit(X, y, checkpoint=tmp_path / "c", checkpoint_every=2, resume=True,
+                           **extra)
+    np.testing.assert_array_equal(resumed.lift_.kernels_, first.lift_.kernels_)
+    assert [layer.compressions[0].kind for layer in resumed.layers_] == ["lowrank"] * 11
+    reference = make(11)
+    reference.lift = Lift1D(12, 3, kernels=first.lift_.kernels_)
+    _same_model(resumed, reference.fit(X, y, **extra), X)
+    in_memory = make(11)
+    in_memory.lift = reference.lift
+    np.testing.assert_allclose(resumed.transform(X), in_memory.fit(X, y).transform(X),
+                               atol=1e-10)

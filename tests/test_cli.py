@@ -176,5 +176,10 @@ def test_build_streaming_and_bad_combinations(tmp_path, capsys):
                  "--chunk-size", "7"]) == 0
     assert "delta_R last" in capsys.readouterr().out
     assert main(["build", "--n-per-class", "20", "--layers", "5", "--quiet", "--chunk-size", "7",
-                 "--checkpoint", str(tmp_path)]) == 2
+                 "--checkpoint", str(tmp_path), "--checkpoint-every", "2"]) == 0
+    assert (tmp_path / "state.npz").exists()
+    capsys.readouterr()
+    pytest.importorskip("distributed")
+    assert main(["build", "--n-per-class", "20", "--layers", "5", "--quiet", "--chunk-size", "7",
+                 "--scheduler", "tcp://127.0.0.1:1"]) == 2
     assert "cannot be combined" in capsys.readouterr().err

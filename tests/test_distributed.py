@@ -49,13 +49,19 @@ def test_feature_graph_does_not_grow_with_depth(client, rng):
     y = labels_for([10, 10])
     X = rng.standard_normal((20, 4))
     net = ReduNet(n_layers=1).fit(X, y)
+    from redunet.construction import layer_from_statistics
     from redunet.distributed import input_features
-    executor = DaskChunks(input_features(net, da.from_array(X, chunks=(5, 4))), y, 2)
+    from redunet.layer import apply_layer
+    from redunet.statistics import Tally
+    weights = net.spectrum_.weights
+    executor = DaskChunks(input_features(net.input_stage_, da.from_array(X, chunks=(5, 4))),
+                          Tally(y, 2, 1, 4, False, "numba"),
+                          lambda layer, V: apply_layer(layer, V, weights, 0.5, 500.0))
     sizes = []
+    stats = executor.statistics()
     for _ in range(6):
-        stats = executor.statistics()
-        layer = stats.build_layer(net.spectrum_.weights, 0.1)[0]
-        executor.update(layer, net.spectrum_.weights, 0.5, 500.0)
+        layer = layer_from_statistics(stats, weights, 0.1, "numba")[0]
+        stats = executor.update(layer)
         sizes.append(len(executor.V.__dask_graph__()))
     assert sizes == [4] * 6
 
@@ -70,12 +76,13 @@ def test_killed_worker_is_recovered_and_model_is_exact(client, rng, monkeypatch)
     calls = {"n": 0}
 
     def update_then_kill(self, *args, **kwargs):
-        original(self, *args, **kwargs)
+        stats = original(self, *args, **kwargs)
         calls["n"] += 1
         if calls["n"] == 3:
             from distributed import wait
             wait(self.V)
             os.kill(victim, signal.SIGKILL)     # the nanny restarts it; its chunks are lost
+        return stats
 
     monkeypatch.setattr(DaskChunks, "update", update_then_kill)
     net = ReduNet(arch="fourier1d", n_layers=8).fit(da.from_array(X, chunks=(6, 2, 10)), y)
@@ -93,3 +100,28 @@ def test_command_line_build_on_the_cluster(client, tmp_path, capsys):
     X, y = gaussian_mixture_2d(n_per_class=30, noise=0.1, seed=0)
     np.testing.assert_allclose(ReduNet.load(model).transform(X),
                                ReduNet(n_layers=6).fit(X, y).transform(X), atol=1e-10)
+
+
+def test_cluster_fit_uses_the_low_rank_operators_of_the_in_memory_fit(client, rng):
+    y = labels_for([10, 10, 10])             # 10 samples in 64 features: low-rank classes
+    X = rng.standard_normal((30, 64))
+    reference = ReduNet(n_layers=5).fit(X, y)
+    net = ReduNet(n_layers=5).fit(da.from_array(X, chunks=(7, 64)), y)
+    kinds = lambda n: [[l.expansion.kind] + [op.kind for op in l.compressions] for l in n.layers_]
+    assert kinds(net) == kinds(reference) == [["dense", "lowrank", "lowrank", "lowrank"]] * 5
+    np.testing.assert_allclose(net.transform(X), reference.transform(X), atol=1e-10)
+    np.testing.assert_allclose(net.history_["delta_r"], reference.history_["delta_r"], atol=1e-10)
+
+
+def test_cluster_fit_checkpoints_and_resumes(client, tmp_path, rng):
+    y = labels_for([9, 12])
+    X = rng.standard_normal((21, 2, 8))
+    dX = da.from_array(X, chunks=(6, 2, 8))
+    make = lambda n: ReduNet(arch="fourier1d", n_layers=n, lift=Lift1D(4, 3))
+    make(4).fit(dX, y, checkpoint=tmp_path, checkpoint_every=2)
+    resumed = make(9).fit(dX, y, checkpoint=tmp_path, checkpoint_every=2, resume=True)
+    uninterrupted = make(9).fit(dX, y)
+    for key in resumed.history_:
+        np.testing.assert_array_equal(resumed.history_[key], uninterrupted.history_[key])
+    np.testing.assert_array_equal(resumed.transform(X), uninterrupted.transform(X))
+    np.testing.assert_allclose(resumed.transform(X), make(9).fit(X, y).transform(X), atol=1e-10)

@@ -5,7 +5,10 @@ import pytest
 
 from conftest import labels_for
 from redunet import ReduNet, _kernels
-from redunet.layer import apply_layer, build_and_apply_layer, build_layer, group_rows
+import naive
+from redunet.construction import layer_from_statistics
+from redunet.layer import apply_layer, build_layer, group_rows
+from redunet.statistics import Tally
 
 
 @pytest.mark.parametrize("batch, n", [(1, 1), (3, 2), (7, 10), (40, 33)])
@@ -27,22 +30,63 @@ def test_triangular_inverse_serial_and_parallel_equal_numpy(batch, n, dtype, rng
 
 @pytest.mark.parametrize("d, counts", [(2, [500, 500]), (3, [30, 20, 25]), (1, [4, 6]),
                                        (4, [4, 9, 5]), (8, [8, 12])])
-def test_fused_small_vector_layer_equals_numpy_layer(d, counts, rng):
+def test_small_vector_kernels_equal_numpy_twins(d, counts, rng):
+    y = labels_for(counts)
+    Z = rng.standard_normal((y.shape[0], d))
+    Z /= np.linalg.norm(Z, axis=1, keepdims=True)
+    K = len(counts)
+    scatters = _kernels.small_vector_scatters(Z, y, K)
+    np.testing.assert_allclose(scatters, naive.small_vector_scatters(Z, y, K), atol=1e-12)
+    operators, logdets = _kernels.small_vector_operators(scatters, np.array(counts), 0.1)
+    ref_operators, ref_logdets = naive.small_vector_operators(scatters, np.array(counts), 0.1)
+    np.testing.assert_allclose(operators, ref_operators, atol=1e-10)
+    np.testing.assert_allclose(logdets, ref_logdets, atol=1e-10)
+    gammas = np.array(counts) / sum(counts)
+    np.testing.assert_allclose(_kernels.small_vector_apply(Z, operators, gammas, 0.5, 500.0),
+                               naive.small_vector_apply(Z, operators, gammas, 0.5, 500.0),
+                               atol=1e-12)
+
+
+def test_small_vector_operators_kernel_refuses_indefinite_matrix():
+    scatters = np.array([[[1.0, 0.0], [0.0, -50.0]], [[1.0, 0.0], [0.0, 1.0]]])
+    with pytest.raises(np.linalg.LinAlgError):
+        _kernels.small_vector_operators(scatters, np.array([3, 3]), 0.1)
+    with pytest.raises(np.linalg.LinAlgError):
+        _kernels.small_vector_operators(np.full((2, 2, 2), np.nan), np.array([3, 3]), 0.1)
+
+
+@pytest.mark.parametrize("d, counts", [(2, [500, 500]), (3, [30, 20, 25]), (8, [8, 12])])
+def test_small_vector_layer_equals_general_layer(d, counts, rng):
     y = labels_for(counts)
     Z = rng.standard_normal((y.shape[0], d))
     Z /= np.linalg.norm(Z, axis=1, keepdims=True)
     groups = group_rows(y, len(counts))
     weights = np.ones(1)
-    fused = build_and_apply_layer(Z[None], y, groups, weights, 0.1, 0.5, 500.0, "numba")
-    layer, rate, compression = build_layer(Z[None], groups, weights, 0.1, backend="numpy")
-    out = apply_layer(layer, Z[None], weights, 0.5, 500.0)
-    np.testing.assert_allclose(fused[3], out, atol=1e-12)
-    assert fused[1] == pytest.approx(rate, abs=1e-12)
-    assert fused[2] == pytest.approx(compression, abs=1e-12)
-    np.testing.assert_allclose(fused[0].expansion.matrix, layer.expansion.matrix, atol=1e-12)
-    for a, b in zip(fused[0].compressions, layer.compressions):
+    stats = Tally(y, len(counts), 1, d, False, "numba").of(Z[None], 0)
+    small, rate, compression = layer_from_statistics(stats, weights, 0.1, "numba")
+    layer, ref_rate, ref_compression = build_layer(Z[None], groups, weights, 0.1, backend="numpy")
+    assert rate == pytest.approx(ref_rate, abs=1e-12)
+    assert compression == pytest.approx(ref_compression, abs=1e-12)
+    np.testing.assert_allclose(small.expansion.matrix, layer.expansion.matrix, atol=1e-12)
+    for a, b in zip(small.compressions, layer.compressions):
         np.testing.assert_allclose(a.matrix, b.matrix, atol=1e-12)
-    np.testing.assert_allclose(fused[0].gammas, layer.gammas)
+    np.testing.assert_allclose(small.gammas, layer.gammas)
+    # apply_layer runs the compiled kernel for such layers, the NumPy path for backend="numpy"
+    np.testing.assert_allclose(apply_layer(small, Z[None], weights, 0.5, 500.0, "numba"),
+                               apply_layer(layer, Z[None], weights, 0.5, 500.0, "numpy"),
+                               atol=1e-12)
+
+
+def test_transform_of_training_samples_reproduces_training_features(tmp_path):
+    from redunet.checkpoint import Checkpoint, fingerprint
+    from redunet.datasets import gaussian_mixture_2d
+    X, y = gaussian_mixture_2d(n_per_class=60, noise=0.1, seed=0)
+    net = ReduNet(n_layers=300).fit(X, y, checkpoint=tmp_path, checkpoint_every=1000)
+    # The checkpoint holds the training features after the last layer, as the loop left
+    # them; the same kernel replays the layers on the training samples.
+    key = fingerprint(X, np.searchsorted(net.classes_, y), net.classes_, net.get_params())
+    trained = Checkpoint(tmp_path, 1000, key).restore().features[:, 0]
+    np.testing.assert_array_equal(net.transform(X), trained)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

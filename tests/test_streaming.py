@@ -5,6 +5,7 @@ import pytest
 
 from conftest import labels_for
 from redunet import Lift1D, Lift2D, ReduNet
+from redunet.statistics import Tally
 from redunet.streaming import LocalChunks, Statistics
 
 
@@ -51,12 +52,41 @@ def test_chunk_without_some_class_is_fine(rng):
     np.testing.assert_allclose(b.transform(X), a.transform(X), atol=1e-10)
 
 
-def test_in_memory_store_and_chunks(rng):
-    chunks = LocalChunks((10, 2, 3), np.complex128, np.zeros(10, int), 1, 4)
-    assert [(s.start, s.stop) for s in chunks.chunks()] == [(0, 4), (4, 8), (8, 10)]
-    V = rng.standard_normal((2, 4, 3)) + 0j
-    chunks.write(slice(4, 8), V)
-    np.testing.assert_array_equal(chunks.read(slice(4, 8)), V)
+@pytest.mark.parametrize("on_disk", [False, True])
+def test_store_chunks_load_and_statistics(on_disk, tmp_path, rng):
+    y = np.array([0, 1, 1, 0, 1, 0, 0, 1, 1, 0])
+    tally = Tally(y, 2, 2, 3, True, "numpy")
+    chunks = LocalChunks(tally, None, (10, 2, 3), np.complex128, 4,
+                         tmp_path if on_disk else None)
+    assert [(s.start, s.stop) for s in chunks.slices()] == [(0, 4), (4, 8), (8, 10)]
+    features = rng.standard_normal((10, 2, 3)) + 1j * rng.standard_normal((10, 2, 3))
+    chunks.load(features)
+    np.testing.assert_array_equal(chunks.read(slice(4, 8)), features[4:8].transpose(1, 0, 2))
+    np.testing.assert_array_equal(np.concatenate(list(chunks.chunks()), axis=1),
+                                  features.transpose(1, 0, 2))
+    assert chunks.whole() is None
+    stats = chunks.statistics()
+    V = features.transpose(1, 0, 2)
+    for j in range(2):
+        explicit = np.einsum("fic,fid->fcd", V[:, y == j], V[:, y == j].conj())
+        np.testing.assert_allclose(stats.scatters[j], explicit, atol=1e-13)
+    # 5 samples in 3 channels: no group is gathered for the low-rank form
+    assert tally.groups == [] and stats.samples == {}
+    chunks.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_small_groups_are_gathered_in_sample_order(rng):
+    # 2 + 3 samples of class 1 in 16 channels: low rank is cheaper (2*16*5 + 25 < 256)
+    y = np.array([0] * 6 + [1, 0, 1, 0, 0, 1, 1, 0, 1] + [0] * 5)
+    tally = Tally(y, 2, 3, 16, False, "numpy")
+    assert tally.groups == [1]
+    V = rng.standard_normal((3, 20, 16))
+    parts = [tally.of(V[:, a:b], a) for a, b in [(0, 7), (7, 13), (13, 20)]]
+    stats = parts[0] + (parts[1] + parts[2])
+    np.testing.assert_array_equal(stats.gathered(1), V[:, y == 1])
+    assert stats.gathered(0) is None and stats.gathered(None) is None
+    np.testing.assert_array_equal(stats.counts, [15, 5])
 
 
 def test_chunked_fit_rejects_bad_arguments(tmp_path, rng):
@@ -64,9 +94,64 @@ def test_chunked_fit_rejects_bad_arguments(tmp_path, rng):
     y = np.repeat([0, 1], 4)
     with pytest.raises(ValueError, match="'chunk_size' parameter of ReduNet.fit must be None or an int >= 1"):
         ReduNet().fit(X, y, chunk_size=0)
-    with pytest.raises(ValueError, match="cannot be combined"):
-        ReduNet().fit(X, y, chunk_size=2, checkpoint=tmp_path)
     bad = X.copy()
     bad[6, 1] = np.nan
     with pytest.raises(ValueError, match="finite"):
         ReduNet().fit(bad, y, chunk_size=3)
+
+
+def _kinds(net):
+    return [[layer.expansion.kind] + [op.kind for op in layer.compressions]
+            for layer in net.layers_]
+
+
+@pytest.mark.parametrize("arch, shape, counts", [
+    ("vector", (64,), [10, 10, 10]),      # low-rank classes, dense expansion
+    ("vector", (64,), [8, 8]),            # everything low rank
+    ("fourier1d", (24, 8), [4, 5, 12]),   # complex spectra, mixed kinds
+])
+def test_chunked_fit_uses_the_low_rank_operators_of_the_in_memory_fit(arch, shape, counts,
+                                                                      tmp_path, rng):
+    y = labels_for(counts)
+    X = rng.standard_normal((y.shape[0],) + shape)
+    reference = ReduNet(arch=arch, n_layers=6).fit(X, y)
+    for work_dir in (None, tmp_path):
+        chunked = ReduNet(arch=arch, n_layers=6).fit(X, y, chunk_size=7, work_dir=work_dir)
+        assert _kinds(chunked) == _kinds(reference)
+        assert any("lowrank" in kinds for kinds in _kinds(reference))
+        np.testing.assert_allclose(chunked.transform(X), reference.transform(X), atol=1e-10)
+        np.testing.assert_allclose(chunked.history_["delta_r"], reference.history_["delta_r"],
+                                   atol=1e-10)
+        np.testing.assert_array_equal(chunked.predict(X), reference.predict(X))
+    # the operators themselves, and the naive vector reference where it applies
+    for a, b in zip(chunked.layers_, reference.layers_):
+        for oa, ob in zip([a.expansion] + a.compressions, [b.expansion] + b.compressions):
+            np.testing.assert_allclose(oa.apply(X_spectral(reference, X)),
+                                       ob.apply(X_spectral(reference, X)), atol=1e-10)
+
+
+def X_spectral(net, X):
+    return net.input_stage_.features(X)
+
+
+def test_chunked_fit_stops_by_tol_as_in_memory(rng):
+    y = labels_for([20, 20])
+    X = rng.standard_normal((40, 3))
+    a = ReduNet(n_layers=400, tol=1e-4, patience=3).fit(X, y)
+    b = ReduNet(n_layers=400, tol=1e-4, patience=3).fit(X, y, chunk_size=9)
+    assert a.n_layers_ == b.n_layers_ < 400
+    assert len(a.history_["delta_r"]) == a.n_layers_ + 1
+    np.testing.assert_allclose(b.history_["delta_r"], a.history_["delta_r"], atol=1e-10)
+
+
+def test_fitted_input_stage_is_lift_unit_sphere_and_spectrum(rng):
+    X = rng.standard_normal((9, 2, 10))
+    net = ReduNet(arch="fourier1d", n_layers=1, lift=Lift1D(4, 3)).fit(X, np.arange(9) % 3)
+    stage = net.input_stage_
+    Z = net.lift_.transform(X)
+    Z /= np.linalg.norm(Z.reshape(9, -1), axis=1)[:, None, None]
+    expected = np.fft.rfft(Z, axis=-1, norm="ortho").transpose(2, 0, 1)
+    np.testing.assert_allclose(stage.features(X), expected, atol=1e-14)
+    assert stage.shape == (6, 4) and stage.feature_dtype == np.complex128
+    with pytest.raises(ValueError, match=r"samples of shape \(2, 10\) as in fit"):
+        stage.features(X[:, :, :8])

@@ -144,7 +144,8 @@ def test_objective_functions_validate():
         rate_reduction(X2, membership=-np.ones((10, 2)))
 
 
-def test_failed_factorization_names_layer_class_and_frequency(monkeypatch):
+@pytest.mark.parametrize("chunk_size", [None, 5])
+def test_failed_factorization_names_layer_class_and_frequency(chunk_size, monkeypatch):
     import redunet.operators as operators
 
     calls = {"batched": 0, "single": 0}
@@ -167,4 +168,5 @@ def test_failed_factorization_names_layer_class_and_frequency(monkeypatch):
     X = rng.standard_normal((12, 2, 8))
     with pytest.raises(np.linalg.LinAlgError,
                        match=r"layer 1, class 'a', frequency 3 of 8: the regularized covariance"):
-        ReduNet(arch="fourier1d", n_layers=3).fit(X, np.repeat(["a", "b"], 6))
+        ReduNet(arch="fourier1d", n_layers=3).fit(X, np.repeat(["a", "b"], 6),
+                                                  chunk_size=chunk_size)

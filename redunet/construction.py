@@ -1,0 +1,228 @@
+"""The one construction loop of a ReduNet, for every way of holding the training features.
+
+SPEC section 7.  An *executor* holds the current training features, in chunks
+of consecutive samples (in memory is the case of one chunk), and offers:
+
+``statistics() -> Statistics``
+    statistics of the current features (:mod:`redunet.statistics`): counts
+    and per-class, per-frequency scatters, and the samples of every group whose
+    operator is cheaper in the low-rank form, in sample order;
+``update(layer) -> Statistics``
+    apply ``layer`` to every chunk, in place, and return the statistics of the
+    new features, accumulated in the same pass (each chunk is read once);
+``chunks()``
+    iterator over the current features, ``(F, n, C)`` chunk by chunk in sample
+    order (for checkpoints);
+``load(features)``
+    replace the current features by ``features`` of shape ``(m, F, C)``
+    (sample-major, e.g. memory-mapped from a checkpoint);
+``whole()``
+    the current features as one in-memory ``(F, m, C)`` array, or None when
+    they are held in several chunks;
+``close()``
+    release the features (and any temporary file).
+
+The loop (:func:`construct`): statistics -> operators of the layer (dense from
+the scatters by Cholesky, or low rank from the gathered samples,
+:func:`layer_from_statistics`) -> ``update`` -> objective recorded; then one
+finishing step: the objective of the final features (if not yet recorded) and
+the nearest-subspace classifier.  Progress, the ``tol`` stop and checkpoints
+are :class:`Hook` objects, so every executor has them.  This is the only
+place where layers are appended.
+"""
+
+import numpy as np
+
+from . import _kernels
+from .layer import Layer, assemble_layer, is_small_vector
+from .operators import DenseOperator, build_operator, build_operator_from_scatter
+
+__all__ = ["construct", "layer_from_statistics", "Hook", "ToleranceStop", "ProgressBar",
+           "Checkpointing"]
+
+HISTORY_KEYS = ("rate", "compression", "delta_r")
+
+
+class Hook:
+    """Callbacks of :func:`construct`; subclasses override what they need."""
+
+    def objective_recorded(self, history):
+        """After the objective of a layer's input is recorded; True stops the construction
+        (that layer is then not added)."""
+        return False
+
+    def layer_added(self, layers, history, executor):
+        """After a layer is appended and applied to the training features."""
+
+    def finished(self, layers, history, executor):
+        """After the last layer, before the objective of the final features."""
+
+
+class ToleranceStop(Hook):
+    """Stop once ``delta_R`` rose by at most ``tol`` over the last ``patience`` layers."""
+
+    def __init__(self, tol, patience):
+        self.tol = tol
+        self.patience = patience
+
+    def objective_recorded(self, history):
+        delta = history["delta_r"]
+        if self.tol is None or len(delta) <= self.patience:
+            return False
+        return delta[-1] - delta[-1 - self.patience] <= self.tol
+
+
+class ProgressBar(Hook):
+    """A progress bar over layers with the current ``delta_R``."""
+
+    def __init__(self, total, initial):
+        from tqdm.auto import tqdm
+        self.bar = tqdm(total=total, initial=initial, unit="layer", desc="ReduNet")
+
+    def layer_added(self, layers, history, executor):
+        self.bar.update(1)
+        self.bar.set_postfix(delta_R=f"{history['delta_r'][-1]:.5f}", refresh=False)
+
+    def finished(self, layers, history, executor):
+        self.bar.close()
+
+
+class Checkpointing(Hook):
+    """Write layers, history and features to a checkpoint store when due, and at the end.
+
+    ``store`` follows the checkpoint API of :class:`redunet.checkpoint.Checkpoint`:
+    ``due(n_layers_done)`` and ``write(layers, history, features, lift_kernels)``.
+    """
+
+    def __init__(self, store, lift_kernels=None):
+        self.store = store
+        self.lift_kernels = lift_kernels
+
+    def _write(self, layers, history, executor):
+        n = len(layers)
+        # entry l of the history is the input of layer l: a checkpoint holds one per layer
+        done = {key: list(history[key][:n]) for key in HISTORY_KEYS}
+        self.store.write(layers, done, executor.chunks(), self.lift_kernels)
+
+    def layer_added(self, layers, history, executor):
+        if self.store.due(len(layers)):
+            self._write(layers, history, executor)
+
+    def finished(self, layers, history, executor):
+        self._write(layers, history, executor)
+
+
+def layer_from_statistics(stats, weights, eps, backend, describe=None):
+    """Operators of a layer and ``(R, Rc)`` of its input, from the input's statistics.
+
+    Every operator is built as :func:`redunet.layer.build_layer` builds it from
+    the features themselves: low rank from the gathered samples of a group
+    (:func:`redunet.operators.build_operator`), dense from its scatter
+    otherwise; small dense vector layers by one compiled kernel.
+
+    Parameters
+    ----------
+    stats : Statistics
+    weights : ndarray of shape (F,)
+    eps : float
+    backend : {"numba", "numpy"}
+    describe : callable or None
+        ``describe(class_index, frequency)`` -> text naming them, for errors.
+
+    Returns
+    -------
+    layer : Layer
+    rate, compression : float
+    """
+    if not stats.samples and is_small_vector(stats.scatters.shape[1], stats.n_channels,
+                                             stats.scatters.dtype.kind == "c", backend):
+        small = _small_layer(stats, eps)
+        if small is not None:
+            return small
+
+    def make(group, alpha):
+        B = stats.gathered(group)
+        if B is not None:
+            return build_operator(B, alpha, backend=backend)
+        return build_operator_from_scatter(stats.scatter_of(group), alpha, backend)
+
+    return assemble_layer(make, stats.counts, stats.n_channels, weights, eps, describe)
+
+
+def _small_layer(stats, eps):
+    """A small dense vector layer by the compiled kernel; None if a factorization fails
+    (the general path then reports where)."""
+    counts = stats.counts
+    K = counts.shape[0]
+    try:
+        matrices, logdets = _kernels.small_vector_operators(stats.scatters[:, 0], counts,
+                                                            float(eps))
+    except np.linalg.LinAlgError:
+        return None
+    gammas = counts / counts.sum()
+    layer = Layer(DenseOperator(matrices[K:]),
+                  [DenseOperator(matrices[j:j + 1]) for j in range(K)], gammas)
+    return layer, 0.5 * logdets[K], 0.5 * float(gammas @ logdets[:K])
+
+
+def record(history, rate, compression):
+    """Append ``R``, ``Rc`` and ``delta_R`` to a history of lists."""
+    history["rate"].append(rate)
+    history["compression"].append(compression)
+    history["delta_r"].append(rate - compression)
+
+
+def construct(executor, layers, history, n_layers, weights, eps, backend, classifier, y_index,
+              classes, describe=None, hooks=()):
+    """Build layers until ``n_layers`` (or a hook stops), then fit the classifier.
+
+    Parameters
+    ----------
+    executor : executor
+        Holds the current training features (see the module docstring).
+    layers : list-like of Layer
+        The layers built so far (empty, or restored from a checkpoint); new
+        layers are appended to it.
+    history : dict of lists
+        ``"rate"``, ``"compression"``, ``"delta_r"`` so far (one entry per layer
+        in ``layers``); extended in place.
+    n_layers : int
+    weights : ndarray of shape (F,)
+    eps : float
+    backend : {"numba", "numpy"}
+    classifier : NearestSubspace
+        Unfitted; fitted on the final features (by SVD of the features held in
+        memory, else from the scatters).
+    y_index : ndarray of shape (m,)
+        Class index of every training sample.
+    classes : ndarray of shape (K,)
+    describe : callable or None
+        ``describe(layer_index, class_index, frequency)`` -> text, for errors.
+    hooks : sequence of Hook
+
+    Returns
+    -------
+    classifier : NearestSubspace
+        Fitted.
+    """
+    stats = executor.statistics()
+    while len(layers) < n_layers:
+        index = len(layers)
+        where = None if describe is None else (
+            lambda j, f, index=index: describe(index, j, f))
+        layer, rate, compression = layer_from_statistics(stats, weights, eps, backend, where)
+        record(history, rate, compression)
+        if any([hook.objective_recorded(history) for hook in hooks]):
+            break
+        stats = executor.update(layer)
+        layers.append(layer)
+        for hook in hooks:
+            hook.layer_added(layers, history, executor)
+    for hook in hooks:
+        hook.finished(layers, history, executor)
+    if len(history["rate"]) == len(layers):
+        record(history, *stats.rates(weights, eps))
+    V = executor.whole()
+    if V is not None:
+        return classifier.fit_spectral(V, weights, y_index, classes)
+    return classifier.fit_scatter(stats.scatters, stats.counts, weights, classes)
