@@ -1,33 +1,55 @@
-"""Checkpoints of a long construction, and operators kept on disk instead of in memory.
+"""Checkpoints of a long construction: layers appended to disk, never rewritten.
 
 A checkpoint is a folder:
 
-* ``layers_<start>_<stop>.npz`` -- the operators of layers ``start .. stop-1``,
-  one file per ``checkpoint_every`` layers, each written atomically;
-* ``state.npz`` -- written atomically after each layer file: the number of
-  layers done, the current training features, the objective history, the lift
-  kernels and a fingerprint of the data and parameters.
+* ``layers.<part>.bin`` -- one raw, append-only file per stacked operator part
+  (``layers.E.matrix.bin`` holds the rows ``(F, C, C)`` of every layer, see
+  :mod:`redunet.stack`); each checkpoint appends the layers built since the
+  previous one and never rewrites earlier ones;
+* ``history.bin`` -- append-only rows ``(rate, compression, delta_r)``;
+* ``state.rdn`` -- replaced atomically at every checkpoint (written in full,
+  then renamed; :mod:`redunet.arrayfile`): the committed number of rows of
+  every append-only file with a running CRC-32 of those rows, the layer
+  layout, the fingerprint of the data and parameters, the current training
+  features and the lift kernels;
+* ``state-synced.rdn`` -- the last state known to be on disk (see below).
 
-A build killed at any moment resumes from the last complete ``state.npz``
-(``fit(..., resume=True)``): the features and operators are restored exactly,
-so the resumed model equals an uninterrupted build bit for bit.  Layers already
-written are memory-mapped from their files, so the memory of ``fit`` does not
-grow with the number of layers.
+A build killed at any moment resumes from the last complete ``state.rdn``:
+bytes past the committed rows (a checkpoint cut short) are discarded, every
+file is checked against its checksum, and the features and operators are
+restored exactly, so the resumed model equals an uninterrupted build bit for
+bit.  Written layers are memory-mapped back (one map per part file, grown by
+doubling, so a map is rarely replaced) and the in-memory copies are dropped, so
+the memory and descriptors of ``fit`` do not grow with depth.
+
+Durability: written bytes survive the process being killed at once.  Flushing
+them to the disk itself (``fsync``) costs more than a checkpoint of small
+layers, so it is done at most every ``sync_seconds``; that state is also kept
+as ``state-synced.rdn``, which a resume falls back to when the latest state
+was lost or damaged by a power failure.
 """
 
 import hashlib
 import json
+import mmap
 import os
+import time
+import zlib
+from types import SimpleNamespace
 
 import numpy as np
 
-from .model_io import (_HISTORY_KEYS, _layer_arrays, _read_layer, _Reader, atomic_write_npz,
-                       layer_kinds)
+from .arrayfile import damaged_file, read_arrays, sync_folder, write_arrays
+from .stack import LayerStack, layer_layout
 
-__all__ = ["Checkpoint"]
+__all__ = ["Checkpoint", "fingerprint"]
 
 # Parameters that do not change the layers built so far (a resumed build may change them).
 _FREE_PARAMS = ("n_layers", "verbose", "tol", "patience", "n_components", "backend")
+_FORMAT = "redunet-checkpoint"
+_VERSION = 2
+_HISTORY_KEYS = ("rate", "compression", "delta_r")
+_WHAT = "checkpoint file"
 
 
 def fingerprint(X, y_index, classes, params):
@@ -41,81 +63,279 @@ def fingerprint(X, y_index, classes, params):
     return digest.hexdigest()
 
 
+def _raw(array):
+    return np.ascontiguousarray(array).reshape(-1).view(np.uint8)
+
+
+class _AppendFile:
+    """Raw rows of one shape and dtype, appended at the end of a file.
+
+    ``rows`` rows are committed, with ``crc`` the running CRC-32 of their
+    bytes.  The file is memory-mapped with room to spare (the file is extended
+    by doubling), so appending rarely replaces the map.
+    """
+
+    def __init__(self, path, row_shape, dtype):
+        self.path = path
+        self.row_shape = tuple(row_shape)
+        self.dtype = np.dtype(dtype)
+        self.row_bytes = int(np.prod(self.row_shape, dtype=np.int64)) * self.dtype.itemsize
+        self.rows, self.crc = 0, 0
+        self._map, self._capacity = None, 0
+
+    def create(self):
+        """Start an empty file.  A previous file is unlinked, not truncated: maps of it held by
+        a model built earlier stay valid."""
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+        os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
+        self.rows, self.crc = 0, 0
+        self._map, self._capacity = None, 0
+
+    def append(self, block):
+        """Write rows ``block`` after the committed ones (not yet committed in a state file)."""
+        raw = _raw(block)
+        fd = os.open(self.path, os.O_WRONLY)
+        try:
+            view, offset = memoryview(raw), self.rows * self.row_bytes
+            while view.nbytes:
+                done = os.pwrite(fd, view, offset)
+                view, offset = view[done:], offset + done
+        finally:
+            os.close(fd)
+        self.crc = zlib.crc32(raw, self.crc)
+        self.rows += block.shape[0]
+
+    def view(self):
+        """The committed rows, ``(rows, *row_shape)``, a read-only view of the map."""
+        if self.rows > self._capacity:
+            capacity = max(64, 2 * self.rows)
+            fd = os.open(self.path, os.O_RDWR)
+            try:
+                if os.fstat(fd).st_size < capacity * self.row_bytes:
+                    os.ftruncate(fd, capacity * self.row_bytes)
+                self._map = mmap.mmap(fd, capacity * self.row_bytes, access=mmap.ACCESS_READ)
+            finally:
+                os.close(fd)
+            self._capacity = capacity
+        if self._map is None:
+            return np.empty((0,) + self.row_shape, dtype=self.dtype)
+        count = self.rows * self.row_bytes // self.dtype.itemsize
+        return np.frombuffer(self._map, dtype=self.dtype, count=count).reshape(
+            (self.rows,) + self.row_shape)
+
+    def truncate(self, rows):
+        """Keep the first ``rows`` committed rows (their checksum is recomputed)."""
+        self.rows = min(self.rows, rows)
+        self.crc = zlib.crc32(_raw(self.view())) if self.rows else 0
+
+    def adopt(self, rows, crc):
+        """Take ``rows`` rows of an existing file as committed, after checking their checksum;
+        bytes after them are discarded."""
+        self._map, self._capacity = None, 0
+        size = os.path.getsize(self.path) if os.path.exists(self.path) else -1
+        if size < rows * self.row_bytes:
+            raise damaged_file(_WHAT, self.path, f"it holds {max(size, 0)} bytes, the checkpoint "
+                               f"records {rows} rows of {self.row_bytes} bytes")
+        self.rows = rows
+        if zlib.crc32(_raw(self.view())) != crc:
+            self.rows = 0
+            raise damaged_file(_WHAT, self.path,
+                               f"the checksum of its first {rows} rows does not match")
+        self.crc = crc
+        self._map, self._capacity = None, 0
+        os.truncate(self.path, rows * self.row_bytes)
+
+    def sync(self):
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 class Checkpoint:
-    """Writes and restores the checkpoint folder of one ``fit``.
+    """Writes and restores the checkpoint folder of one ``fit`` (see the module docstring).
 
     Parameters
     ----------
     folder : str or path
         Created if missing.
     every : int
-        Layers per checkpoint file.
+        Layers between checkpoints (see :meth:`due`).
     key : str
-        Fingerprint of the data and parameters (see :func:`fingerprint`).
+        Fingerprint of the data and parameters (see :func:`fingerprint`); a
+        checkpoint written for another key is refused by :meth:`restore`.
+    sync_seconds : float, default=10.0
+        Least time between two checkpoints flushed to the disk itself.
     """
 
-    def __init__(self, folder, every, key):
+    def __init__(self, folder, every, key, sync_seconds=10.0):
         self.folder = os.fspath(folder)
         self.every = every
         self.key = key
-        self.files = []          # (start, stop, file name, layer kinds)
+        self.sync_seconds = sync_seconds
+        self._layout, self._parts, self._history = None, None, None
+        self._last_sync = time.monotonic()
         os.makedirs(self.folder, exist_ok=True)
 
+    def _path(self, name):
+        return os.path.join(self.folder, name)
+
     @property
-    def state_path(self):
-        return os.path.join(self.folder, "state.npz")
+    def n_written(self):
+        """Number of layers committed to the folder."""
+        return 0 if self._parts is None else next(iter(self._parts.values())).rows
 
-    def due(self, n_done):
-        """Whether a checkpoint should be written after ``n_done`` layers."""
-        written = self.files[-1][1] if self.files else 0
-        return n_done - written >= self.every
+    def due(self, n_layers_done):
+        """Whether a checkpoint should be written after ``n_layers_done`` layers."""
+        return n_layers_done - self.n_written >= self.every
 
-    def write(self, net, V):
-        """Write the layers built since the last checkpoint, then the state; map them back."""
-        start = self.files[-1][1] if self.files else 0
-        stop = len(net.layers_)
-        if stop > start:
-            name = f"layers_{start:06d}_{stop:06d}.npz"
-            atomic_write_npz(os.path.join(self.folder, name),
-                             (item for index in range(start, stop)
-                              for item in _layer_arrays(index, net.layers_[index])))
-            self.files.append((start, stop, name, [layer_kinds(l) for l in net.layers_[start:stop]]))
-            net.layers_[start:stop] = self._map(name, start, self.files[-1][3])
-        meta = {"key": self.key, "n_done": stop, "files": self.files}
-        arrays = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), "features": V}
-        arrays.update({f"history_{k}": np.array(net._history[k]) for k in _HISTORY_KEYS})
-        if getattr(net, "lift_", None) is not None:
-            arrays["lift_kernels"] = net.lift_.kernels_
-        atomic_write_npz(self.state_path, arrays)
+    # -- writing ----------------------------------------------------------------------------------
+    def _open_files(self, layout):
+        self._layout = layout
+        self._parts = {name: _AppendFile(self._path(f"layers.{name}.bin"), shape, dtype)
+                       for name, (shape, dtype) in layout["parts"].items()}
+        self._history = _AppendFile(self._path("history.bin"), (len(_HISTORY_KEYS),), np.float64)
 
-    def _map(self, name, start, kinds):
-        reader = _Reader(os.path.join(self.folder, name), mmap=True)
-        try:
-            return [_read_layer(reader, start + i, k) for i, k in enumerate(kinds)]
-        finally:
-            reader.close()
+    def _start(self, layout):
+        """A fresh checkpoint: earlier states first (they would point at rewritten files)."""
+        for name in ("state.rdn", "state-synced.rdn"):
+            if os.path.exists(self._path(name)):
+                os.unlink(self._path(name))
+        self._open_files(layout)
+        for part in list(self._parts.values()) + [self._history]:
+            part.create()
 
-    def restore(self, net):
-        """Restore layers, history and lift into ``net``; return the saved features or None."""
-        if not os.path.exists(self.state_path):
-            return None
-        reader = _Reader(self.state_path, mmap=False)
-        try:
-            meta = json.loads(reader.read("meta").tobytes().decode())
+    def write(self, layers, history, features, lift_kernels=None):
+        """Append the layers not yet written, then replace the state atomically.
+
+        Parameters
+        ----------
+        layers : LayerStack or sequence of Layer
+            Every layer built so far.  Those already written are not written
+            again; a :class:`LayerStack` then serves all of them from memory
+            maps of the files (its in-memory copies are dropped).
+        history : dict
+            ``"rate"``, ``"compression"``, ``"delta_r"`` -> list of floats.
+        features : iterable of ndarray of shape (F, n, C)
+            The current training features, chunk by chunk, in sample order.
+        lift_kernels : ndarray or None
+        """
+        n = len(layers)
+        if n == 0 and self._parts is None:
+            return
+        if self._parts is None:
+            self._start(layers.layout if isinstance(layers, LayerStack) else layer_layout(layers[0]))
+        written = self.n_written
+        if n < written:
+            for part in self._parts.values():
+                part.truncate(n)
+        elif n > written:
+            if isinstance(layers, LayerStack):
+                block = layers.arrays(written, n)
+            else:
+                stack = LayerStack(self._layout)
+                for layer in layers[written:n]:
+                    stack.append(layer)
+                block = stack.arrays()
+            for name, part in self._parts.items():
+                part.append(block[name])
+        rows = np.array([history[key] for key in _HISTORY_KEYS], dtype=np.float64).T
+        if rows.shape[0] < self._history.rows:
+            self._history.truncate(rows.shape[0])
+        elif rows.shape[0] > self._history.rows:
+            self._history.append(rows[self._history.rows:])
+        durable = time.monotonic() - self._last_sync >= self.sync_seconds
+        if durable:
+            for part in list(self._parts.values()) + [self._history]:
+                part.sync()
+        chunks = [np.asarray(chunk).transpose(1, 0, 2) for chunk in features]
+        arrays = {"features": chunks[0] if len(chunks) == 1 else np.concatenate(chunks)}
+        if lift_kernels is not None:
+            arrays["lift_kernels"] = lift_kernels
+        meta = {"format": _FORMAT, "version": _VERSION, "key": self.key, "layout": self._layout,
+                "files": {name: [part.rows, part.crc] for name, part in self._parts.items()},
+                "history": [self._history.rows, self._history.crc]}
+        write_arrays(self._path("state.rdn"), meta, arrays, sync=durable)
+        if durable:
+            # A second name for the same, synced file: the next state replaces only the first.
+            link = self._path(".state-synced.tmp")
+            if os.path.exists(link):
+                os.unlink(link)
+            os.link(self._path("state.rdn"), link)
+            os.replace(link, self._path("state-synced.rdn"))
+            sync_folder(self.folder)
+            self._last_sync = time.monotonic()
+        if isinstance(layers, LayerStack):
+            layers.offload({name: part.view() for name, part in self._parts.items()}, n)
+
+    # -- resuming ---------------------------------------------------------------------------------
+    def restore(self):
+        """The last complete checkpoint of the folder, or None if there is none.
+
+        Returns
+        -------
+        None or namespace with
+            ``layers`` (a :class:`LayerStack` served from memory maps of the
+            files), ``history`` (dict of lists, one entry per layer: the
+            objective of its input), ``features`` (ndarray of shape
+            ``(m, F, C)``, sample-major, memory-mapped) and ``lift_kernels``
+            (ndarray or None).
+
+        Raises
+        ------
+        ValueError
+            The checkpoint was written for other data or parameters, or it is
+            damaged (every file is checked against its checksum).
+        """
+        failures = []
+        for name in ("state.rdn", "state-synced.rdn"):
+            path = self._path(name)
+            if not os.path.exists(path):
+                continue
+            try:
+                meta, arrays = read_arrays(path, mmap=True, what=_WHAT)
+                if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
+                    raise damaged_file(_WHAT, path, "it is not a redunet checkpoint state")
+                if meta.get("version") != _VERSION:
+                    raise ValueError(f"The checkpoint in {self.folder!r} has format version "
+                                     f"{meta.get('version')!r}; this redunet reads version "
+                                     f"{_VERSION}. Use another folder, or resume=False.")
+            except ValueError as exc:
+                failures.append(exc)
+                continue
             if meta.get("key") != self.key:
                 raise ValueError(
                     f"The checkpoint in {self.folder!r} was written for other training data or "
                     "parameters; use another folder, or resume=False to start over.")
-            V = reader.read("features")
-            net._history = {k: reader.read(f"history_{k}").tolist() for k in _HISTORY_KEYS}
-            if getattr(net, "lift_", None) is not None:
-                net.lift_.kernels_ = reader.read("lift_kernels")
-        finally:
-            reader.close()
-        self.files = [tuple(entry) for entry in meta["files"]]
-        net.layers_ = [layer for start, _, name, kinds in self.files
-                       for layer in self._map(name, start, kinds)]
-        if len(net.layers_) != meta["n_done"]:
-            raise ValueError(f"The checkpoint in {self.folder!r} is inconsistent: "
-                             f"{len(net.layers_)} layers on disk, {meta['n_done']} recorded.")
-        return V
+            try:
+                return self._adopt(path, meta, arrays)
+            except ValueError as exc:
+                failures.append(exc)
+            except (KeyError, TypeError, IndexError) as exc:
+                failures.append(damaged_file(_WHAT, path, f"it is inconsistent ({exc!r})"))
+        if failures:
+            raise failures[0]
+        return None
+
+    def _adopt(self, path, meta, arrays):
+        self._open_files(meta["layout"])
+        try:
+            for name, part in self._parts.items():
+                part.adopt(*meta["files"][name])
+            self._history.adopt(*meta["history"])
+            counts = {part.rows for part in self._parts.values()}
+            if len(counts) != 1:
+                raise damaged_file(_WHAT, path, f"its part files hold different layer counts {counts}")
+            n = counts.pop()
+            layers = LayerStack.from_arrays(self._layout, {name: part.view()
+                                                           for name, part in self._parts.items()}, n)
+            rows = np.array(self._history.view()[:n])
+        except BaseException:
+            self._layout, self._parts, self._history = None, None, None
+            raise
+        history = {key: rows[:, i].tolist() for i, key in enumerate(_HISTORY_KEYS)}
+        lift = arrays.get("lift_kernels")
+        return SimpleNamespace(layers=layers, history=history, features=arrays["features"],
+                               lift_kernels=None if lift is None else np.array(lift))

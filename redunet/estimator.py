@@ -19,6 +19,7 @@ from .classifier import NearestSubspace, accuracy
 from .layer import apply_layer, build_and_apply_layer, group_rows
 from .objective import spectral_rates
 from .spectrum import make_spectrum
+from .stack import LayerStack
 from .distributed import is_dask_array
 from .streaming import LocalChunks
 
@@ -84,8 +85,8 @@ class ReduNet(ParamsMixin):
     ----------
     classes_ : ndarray of shape (K,)
         Sorted unique training labels.
-    layers_ : list of Layer
-        The operators of every layer.
+    layers_ : LayerStack
+        The operators of every layer (a sequence of ``Layer``, stored stacked).
     n_layers_ : int
         Number of layers built.
     history_ : dict of ndarray of shape (n_layers_ + 1,)
@@ -193,7 +194,7 @@ class ReduNet(ParamsMixin):
         self.signal_shape_ = Z.shape[1:]
         self.spectrum_ = make_spectrum(self.arch, self.signal_shape_)
         self.classes_ = classes
-        self.layers_ = []
+        self.layers_ = LayerStack()
         self._history = {"rate": [], "compression": [], "delta_r": []}
         return Z
 
@@ -213,7 +214,7 @@ class ReduNet(ParamsMixin):
             (atomically, see :mod:`redunet.checkpoint`).  Written layers are then
             memory-mapped from disk, so memory does not grow with depth.
         checkpoint_every : int, default=50
-            Layers per checkpoint file.
+            Layers between checkpoints (each appends the new layers to the folder).
         resume : bool, default=False
             Continue from the last complete checkpoint in ``checkpoint`` (same data
             and parameters required); the result equals an uninterrupted build.
@@ -249,7 +250,12 @@ class ReduNet(ParamsMixin):
         if checkpoint is not None:
             key = fingerprint(X, y_index, classes, self.get_params(deep=True))
             store = Checkpoint(checkpoint, checkpoint_every, key)
-            V = store.restore(self) if resume else None
+            state = store.restore() if resume else None
+            if state is not None:
+                self.layers_, self._history = state.layers, state.history
+                if self.lift is not None:
+                    self.lift_.kernels_ = state.lift_kernels
+                V = np.ascontiguousarray(state.features.transpose(1, 0, 2))
         if V is None:
             V = self._to_spectrum(Z)
         del X, Z
@@ -273,12 +279,15 @@ class ReduNet(ParamsMixin):
             V = V_next
             self.layers_.append(layer)
             if store is not None and store.due(len(self.layers_)):
-                store.write(self, V)
+                store.write(self.layers_, self._history, [V], self._lift_kernels())
             _advance(progress, rate - compression)
         _advance(progress, None)
         if store is not None:
-            store.write(self, V)
+            store.write(self.layers_, self._history, [V], self._lift_kernels())
         return V
+
+    def _lift_kernels(self):
+        return None if self.lift is None else self.lift_.kernels_
 
     def _fit_chunked(self, X, y, chunk_size, work_dir):
         """Streaming fit: features by chunks, operators from summed statistics."""
@@ -439,7 +448,7 @@ class ReduNet(ParamsMixin):
 
     # -- model files ------------------------------------------------------------------------------
     def save(self, path):
-        """Write the fitted model to one ``.npz`` file (atomic; no pickle). See :mod:`redunet.model_io`."""
+        """Write the fitted model to one file (atomic; checksummed; no pickle). See :mod:`redunet.model_io`."""
         from .model_io import save_model
         self._check_fitted()
         save_model(self, path)
