@@ -65,8 +65,8 @@ def check_folder(path):
     return folder
 
 
-def write_arrays(path, meta, arrays, sync=True):
-    """Write ``arrays`` (name -> array) and the JSON-able ``meta`` to ``path``, atomically.
+def write_arrays(path, meta, arrays, sync=True, atomic=True):
+    """Write ``arrays`` (name -> array) and the JSON-able ``meta`` to ``path``.
 
     Parameters
     ----------
@@ -76,12 +76,46 @@ def write_arrays(path, meta, arrays, sync=True):
     arrays : dict
         Name -> array of a boolean, integer, float, complex or string dtype.
     sync : bool, default=True
-        Flush the file and its folder to disk (``fsync``) before returning.
+        Flush the file (and its folder) to disk (``fsync``) before returning.
         Without it the file survives the process being killed, not the
         machine losing power.
+    atomic : bool, default=True
+        Write a temporary file in the same folder and rename it over ``path``,
+        so ``path`` always holds a complete file.  ``False`` overwrites
+        ``path`` in place, which is much cheaper on file systems that flush
+        data on a rename over an existing file (ext4); a write cut short then
+        leaves a file that fails its checksums, so the caller must keep
+        another copy (as checkpoints do).
     """
     path = os.fspath(path)
     folder = check_folder(path)
+    prefix, pieces, size = _encode(meta, arrays)
+    if not atomic:
+        with open(path, "r+b" if os.path.exists(path) else "wb") as out:
+            _write_pieces(out, prefix, pieces, size)
+            out.truncate(size)
+            out.flush()
+            if sync:
+                os.fsync(out.fileno())
+        return
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            _write_pieces(out, prefix, pieces, size)
+            out.flush()
+            if sync:
+                os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    if sync:
+        sync_folder(folder)
+
+
+def _encode(meta, arrays):
+    """Header bytes, ``(position, raw bytes)`` of every array, and the file size."""
     entries, raws, offset = [], [], 0
     for name, array in arrays.items():
         array = np.asarray(array)
@@ -104,26 +138,17 @@ def write_arrays(path, meta, arrays, sync=True):
         size = start + end
     prefix = SIGNATURE + struct.pack("<Q", len(header)) + header
     prefix += struct.pack("<I", zlib.crc32(prefix))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(prefix)
-            position = len(prefix)
-            for entry, raw in zip(entries, raws):
-                out.write(b"\0" * (start + entry["offset"] - position))
-                out.write(raw)
-                position = start + entry["offset"] + raw.size
-            out.write(b"\0" * (size - position))
-            out.flush()
-            if sync:
-                os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    if sync:
-        sync_folder(folder)
+    return prefix, [(start + e["offset"], raw) for e, raw in zip(entries, raws)], size
+
+
+def _write_pieces(out, prefix, pieces, size):
+    out.write(prefix)
+    position = len(prefix)
+    for begin, raw in pieces:
+        out.write(b"\0" * (begin - position))
+        out.write(raw)
+        position = begin + raw.size
+    out.write(b"\0" * (size - position))
 
 
 def sync_folder(folder):

@@ -7,14 +7,19 @@ A checkpoint is a folder:
   :mod:`redunet.stack`); each checkpoint appends the layers built since the
   previous one and never rewrites earlier ones;
 * ``history.bin`` -- append-only rows ``(rate, compression, delta_r)``;
-* ``state.rdn`` -- replaced atomically at every checkpoint (written in full,
-  then renamed; :mod:`redunet.arrayfile`): the committed number of rows of
-  every append-only file with a running CRC-32 of those rows, the layer
-  layout, the fingerprint of the data and parameters, the current training
-  features and the lift kernels;
-* ``state-synced.rdn`` -- the last state known to be on disk (see below).
+* ``state0.rdn``, ``state1.rdn`` -- the state (a :mod:`redunet.arrayfile`),
+  written alternately, so one always holds the last complete state: a
+  sequence number, the committed number of rows of every append-only file
+  with a running CRC-32 of those rows, the layer layout, the fingerprint of
+  the data and parameters, the current training features and the lift
+  kernels.  Each is overwritten in place: on ext4 a rename over an existing
+  file forces its data to disk, which costs more than a checkpoint of small
+  layers;
+* ``synced0.rdn``, ``synced1.rdn`` -- the last states known to be on disk
+  (see below).
 
-A build killed at any moment resumes from the last complete ``state.rdn``:
+A build killed at any moment resumes from the newest state that passes every
+check:
 bytes past the committed rows (a checkpoint cut short) are discarded, every
 file is checked against its checksum, and the features and operators are
 restored exactly, so the resumed model equals an uninterrupted build bit for
@@ -25,8 +30,8 @@ the memory and descriptors of ``fit`` do not grow with depth.
 Durability: written bytes survive the process being killed at once.  Flushing
 them to the disk itself (``fsync``) costs more than a checkpoint of small
 layers, so it is done at most every ``sync_seconds``; that state is also kept
-as ``state-synced.rdn``, which a resume falls back to when the latest state
-was lost or damaged by a power failure.
+in a ``synced`` slot, which a resume falls back to when the later states were
+lost or damaged by a power failure.
 """
 
 import hashlib
@@ -50,6 +55,7 @@ _FORMAT = "redunet-checkpoint"
 _VERSION = 2
 _HISTORY_KEYS = ("rate", "compression", "delta_r")
 _WHAT = "checkpoint file"
+_SLOTS = ("state0.rdn", "state1.rdn", "synced0.rdn", "synced1.rdn")
 
 
 def fingerprint(X, y_index, classes, params):
@@ -177,6 +183,7 @@ class Checkpoint:
         self.sync_seconds = sync_seconds
         self._layout, self._parts, self._history = None, None, None
         self._last_sync = time.monotonic()
+        self._seq, self._n_synced = 0, 0
         os.makedirs(self.folder, exist_ok=True)
 
     def _path(self, name):
@@ -200,9 +207,10 @@ class Checkpoint:
 
     def _start(self, layout):
         """A fresh checkpoint: earlier states first (they would point at rewritten files)."""
-        for name in ("state.rdn", "state-synced.rdn"):
+        for name in _SLOTS:
             if os.path.exists(self._path(name)):
                 os.unlink(self._path(name))
+        self._seq, self._n_synced = 0, 0
         self._open_files(layout)
         for part in list(self._parts.values()) + [self._history]:
             part.create()
@@ -241,11 +249,12 @@ class Checkpoint:
                 block = stack.arrays()
             for name, part in self._parts.items():
                 part.append(block[name])
-        rows = np.array([history[key] for key in _HISTORY_KEYS], dtype=np.float64).T
-        if rows.shape[0] < self._history.rows:
-            self._history.truncate(rows.shape[0])
-        elif rows.shape[0] > self._history.rows:
-            self._history.append(rows[self._history.rows:])
+        n_history = len(history[_HISTORY_KEYS[0]])
+        if n_history < self._history.rows:
+            self._history.truncate(n_history)
+        elif n_history > self._history.rows:
+            self._history.append(np.array([history[key][self._history.rows:]
+                                           for key in _HISTORY_KEYS], dtype=np.float64).T)
         durable = time.monotonic() - self._last_sync >= self.sync_seconds
         if durable:
             for part in list(self._parts.values()) + [self._history]:
@@ -254,18 +263,17 @@ class Checkpoint:
         arrays = {"features": chunks[0] if len(chunks) == 1 else np.concatenate(chunks)}
         if lift_kernels is not None:
             arrays["lift_kernels"] = lift_kernels
-        meta = {"format": _FORMAT, "version": _VERSION, "key": self.key, "layout": self._layout,
+        self._seq += 1
+        meta = {"format": _FORMAT, "version": _VERSION, "key": self.key, "seq": self._seq,
+                "layout": self._layout,
                 "files": {name: [part.rows, part.crc] for name, part in self._parts.items()},
                 "history": [self._history.rows, self._history.crc]}
-        write_arrays(self._path("state.rdn"), meta, arrays, sync=durable)
+        write_arrays(self._path(_SLOTS[self._seq % 2]), meta, arrays, sync=False, atomic=False)
         if durable:
-            # A second name for the same, synced file: the next state replaces only the first.
-            link = self._path(".state-synced.tmp")
-            if os.path.exists(link):
-                os.unlink(link)
-            os.link(self._path("state.rdn"), link)
-            os.replace(link, self._path("state-synced.rdn"))
+            write_arrays(self._path(_SLOTS[2 + self._n_synced % 2]), meta, arrays, sync=True,
+                         atomic=False)
             sync_folder(self.folder)
+            self._n_synced += 1
             self._last_sync = time.monotonic()
         if isinstance(layers, LayerStack):
             layers.offload({name: part.view() for name, part in self._parts.items()}, n)
@@ -280,7 +288,7 @@ class Checkpoint:
             ``layers`` (a :class:`LayerStack` served from memory maps of the
             files), ``history`` (dict of lists, one entry per layer: the
             objective of its input), ``features`` (ndarray of shape
-            ``(m, F, C)``, sample-major, memory-mapped) and ``lift_kernels``
+            ``(m, F, C)``, sample-major, in memory) and ``lift_kernels``
             (ndarray or None).
 
         Raises
@@ -289,19 +297,21 @@ class Checkpoint:
             The checkpoint was written for other data or parameters, or it is
             damaged (every file is checked against its checksum).
         """
-        failures = []
-        for name in ("state.rdn", "state-synced.rdn"):
+        failures, candidates = [], []
+        for name in _SLOTS:
             path = self._path(name)
             if not os.path.exists(path):
                 continue
             try:
-                meta, arrays = read_arrays(path, mmap=True, what=_WHAT)
+                meta, arrays = read_arrays(path, mmap=False, what=_WHAT)
                 if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
                     raise damaged_file(_WHAT, path, "it is not a redunet checkpoint state")
                 if meta.get("version") != _VERSION:
                     raise ValueError(f"The checkpoint in {self.folder!r} has format version "
                                      f"{meta.get('version')!r}; this redunet reads version "
                                      f"{_VERSION}. Use another folder, or resume=False.")
+                if not isinstance(meta.get("seq"), int):
+                    raise damaged_file(_WHAT, path, "it has no sequence number")
             except ValueError as exc:
                 failures.append(exc)
                 continue
@@ -309,12 +319,18 @@ class Checkpoint:
                 raise ValueError(
                     f"The checkpoint in {self.folder!r} was written for other training data or "
                     "parameters; use another folder, or resume=False to start over.")
+            candidates.append((meta["seq"], path, meta, arrays))
+        for seq, path, meta, arrays in sorted(candidates, key=lambda c: -c[0]):
             try:
-                return self._adopt(path, meta, arrays)
+                state = self._adopt(path, meta, arrays)
             except ValueError as exc:
                 failures.append(exc)
+                continue
             except (KeyError, TypeError, IndexError) as exc:
                 failures.append(damaged_file(_WHAT, path, f"it is inconsistent ({exc!r})"))
+                continue
+            self._seq = seq
+            return state
         if failures:
             raise failures[0]
         return None
@@ -332,6 +348,7 @@ class Checkpoint:
             layers = LayerStack.from_arrays(self._layout, {name: part.view()
                                                            for name, part in self._parts.items()}, n)
             rows = np.array(self._history.view()[:n])
+            self._history.truncate(n)
         except BaseException:
             self._layout, self._parts, self._history = None, None, None
             raise

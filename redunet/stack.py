@@ -27,21 +27,30 @@ __all__ = ["LayerStack", "layer_layout"]
 _PARTS = {"dense": ("matrix",), "lowrank": ("factor", "alpha")}
 
 
-def _operator_parts(op):
-    if op.kind == "dense":
-        return {"matrix": np.asarray(op.matrix)}
-    if op.kind == "lowrank":
-        return {"factor": np.asarray(op.factor), "alpha": np.asarray(op.alpha, dtype=np.float64)}
-    raise ValueError(f"Unknown operator kind {op.kind!r}; expected 'dense' or 'lowrank'.")
+def _kinds(layer):
+    return [layer.expansion.kind] + [op.kind for op in layer.compressions]
 
 
-def _layer_parts(layer):
-    """Name -> per-layer array of every part of ``layer``, in the stack's order."""
-    parts = {f"E.{name}": a for name, a in _operator_parts(layer.expansion).items()}
-    for j, op in enumerate(layer.compressions):
-        parts.update({f"C{j}.{name}": a for name, a in _operator_parts(op).items()})
-    parts["gammas"] = np.asarray(layer.gammas)
-    return parts
+def _part_names(kinds):
+    """Names of the stacked parts of a layer whose operators have these kinds."""
+    names = []
+    for prefix, kind in zip(["E"] + [f"C{j}" for j in range(len(kinds) - 1)], kinds):
+        if kind not in _PARTS:
+            raise ValueError(f"Unknown operator kind {kind!r}; expected 'dense' or 'lowrank'.")
+        names += [f"{prefix}.{part}" for part in _PARTS[kind]]
+    return names + ["gammas"]
+
+
+def _part_arrays(layer):
+    """Per-layer arrays of ``layer``, in the order of :func:`_part_names`."""
+    arrays = []
+    for op in [layer.expansion] + list(layer.compressions):
+        if op.kind == "dense":
+            arrays.append(np.asarray(op.matrix))
+        else:
+            arrays += [np.asarray(op.factor), np.asarray(op.alpha, dtype=np.float64)]
+    arrays.append(np.asarray(layer.gammas))
+    return arrays
 
 
 def layer_layout(layer):
@@ -49,10 +58,12 @@ def layer_layout(layer):
 
     Two layers can share a stack exactly when their layouts are equal.
     """
+    kinds = _kinds(layer)
     return {
-        "expansion": layer.expansion.kind,
-        "compressions": [op.kind for op in layer.compressions],
-        "parts": {name: [list(a.shape), a.dtype.str] for name, a in _layer_parts(layer).items()},
+        "expansion": kinds[0],
+        "compressions": kinds[1:],
+        "parts": {name: [list(a.shape), a.dtype.str]
+                  for name, a in zip(_part_names(kinds), _part_arrays(layer))},
     }
 
 
@@ -60,11 +71,8 @@ def _check_layout(layout):
     """Validate a layout read from a file; returns it."""
     try:
         kinds = [layout["expansion"]] + list(layout["compressions"])
-        names = [f"E.{p}" for p in _PARTS[kinds[0]]]
-        for j, kind in enumerate(kinds[1:]):
-            names += [f"C{j}.{p}" for p in _PARTS[kind]]
-        names.append("gammas")
-        if sorted(names) != sorted(layout["parts"]):
+        names = _part_names(kinds)
+        if names != list(layout["parts"]):
             raise ValueError(f"parts {sorted(layout['parts'])} do not match kinds {kinds}")
         for shape, dtype in layout["parts"].values():
             if not all(isinstance(n, int) and n >= 0 for n in shape) or np.dtype(dtype).kind not in "fc":
@@ -90,9 +98,17 @@ class LayerStack:
     """
 
     def __init__(self, layout=None):
-        self.layout = None if layout is None else _check_layout(layout)
+        self.layout = None
+        if layout is not None:
+            self._set_layout(_check_layout(layout))
         self._head, self._n_head = {}, 0        # first layers, from external arrays
         self._tail, self._n_tail = {}, 0        # later layers, in growable buffers
+        self._capacity = 0
+
+    def _set_layout(self, layout):
+        self.layout = layout
+        self._names = list(layout["parts"])
+        self._signature = [(tuple(shape), np.dtype(dtype)) for shape, dtype in layout["parts"].values()]
 
     # -- construction -----------------------------------------------------------------------------
     @classmethod
@@ -114,21 +130,21 @@ class LayerStack:
 
     def append(self, layer):
         """Append ``layer``; its structure must equal the stack's (see :func:`layer_layout`)."""
-        parts = _layer_parts(layer)
         if self.layout is None:
-            self.layout = layer_layout(layer)
-        else:
-            layout = self.layout["parts"]
-            if (parts.keys() != layout.keys()
-                    or any([list(a.shape), a.dtype.str] != layout[name] for name, a in parts.items())):
-                raise ValueError(
-                    f"Cannot append to a LayerStack a layer of structure {layer_layout(layer)}; "
-                    f"every layer of the stack has the structure {self.layout}.")
-        capacity = next(iter(self._tail.values())).shape[0] if self._tail else 0
-        if self._n_tail == capacity:
-            self._grow(max(16, 2 * capacity))
-        for name, array in parts.items():
-            self._tail[name][self._n_tail] = array
+            self._set_layout(layer_layout(layer))
+        arrays = _part_arrays(layer)
+        same = len(arrays) == len(self._signature)
+        for array, (shape, dtype) in zip(arrays, self._signature):
+            same = same and array.shape == shape and array.dtype == dtype
+        if not same:
+            raise ValueError(
+                f"Cannot append to a LayerStack a layer of structure {layer_layout(layer)}; "
+                f"every layer of the stack has the structure {self.layout}.")
+        if self._n_tail == self._capacity:
+            self._grow(max(16, 2 * self._capacity))
+        row = self._n_tail
+        for name, array in zip(self._names, arrays):
+            self._tail[name][row] = array
         self._n_tail += 1
 
     def _grow(self, capacity):
@@ -137,7 +153,7 @@ class LayerStack:
             tail[name] = np.empty((capacity,) + tuple(shape), dtype=dtype)
             if self._n_tail:
                 tail[name][:self._n_tail] = self._tail[name][:self._n_tail]
-        self._tail = tail
+        self._tail, self._capacity = tail, capacity
 
     def offload(self, arrays, n_layers=None):
         """Serve the first ``n_layers`` layers from ``arrays`` and drop them from memory.
