@@ -91,12 +91,7 @@ def write_arrays(path, meta, arrays, sync=True, atomic=True):
     folder = check_folder(path)
     prefix, pieces, size = _encode(meta, arrays)
     if not atomic:
-        with open(path, "r+b" if os.path.exists(path) else "wb") as out:
-            _write_pieces(out, prefix, pieces, size)
-            out.truncate(size)
-            out.flush()
-            if sync:
-                os.fsync(out.fileno())
+        _overwrite(path, prefix, pieces, size, sync)
         return
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
     try:
@@ -139,6 +134,27 @@ def _encode(meta, arrays):
     prefix = SIGNATURE + struct.pack("<Q", len(header)) + header
     prefix += struct.pack("<I", zlib.crc32(prefix))
     return prefix, [(start + e["offset"], raw) for e, raw in zip(entries, raws)], size
+
+
+def _overwrite(path, prefix, pieces, size, sync):
+    """Write the file in place with one system call (checkpoints write often)."""
+    chunks, position = [prefix], len(prefix)
+    for begin, raw in pieces:
+        chunks += [b"\0" * (begin - position), raw.tobytes()]
+        position = begin + raw.size
+    chunks.append(b"\0" * (size - position))
+    data = memoryview(b"".join(chunks))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        offset = 0
+        while offset < size:
+            offset += os.pwrite(fd, data[offset:], offset)
+        if os.fstat(fd).st_size > size:
+            os.ftruncate(fd, size)
+        if sync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _write_pieces(out, prefix, pieces, size):

@@ -2,10 +2,12 @@
 
 A checkpoint is a folder:
 
-* ``layers.<part>.bin`` -- one raw, append-only file per stacked operator part
-  (``layers.E.matrix.bin`` holds the rows ``(F, C, C)`` of every layer, see
-  :mod:`redunet.stack`); each checkpoint appends the layers built since the
-  previous one and never rewrites earlier ones;
+* ``layers.bin`` -- one raw, append-only file of fixed-size records, one per
+  layer, holding every stacked part of the layer (``E.matrix``, ``C0.factor``,
+  ``gammas``..., see :mod:`redunet.stack`) at fixed, 16-byte aligned offsets;
+  each checkpoint appends the layers built since the previous one with one
+  write and never rewrites earlier ones.  One map of the file serves every
+  part as a strided ``(L, ...)`` array;
 * ``history.bin`` -- append-only rows ``(rate, compression, delta_r)``;
 * ``state0.rdn``, ``state1.rdn`` -- the state (a :mod:`redunet.arrayfile`),
   written alternately, so one always holds the last complete state: a
@@ -23,8 +25,8 @@ check:
 bytes past the committed rows (a checkpoint cut short) are discarded, every
 file is checked against its checksum, and the features and operators are
 restored exactly, so the resumed model equals an uninterrupted build bit for
-bit.  Written layers are memory-mapped back (one map per part file, grown by
-doubling, so a map is rarely replaced) and the in-memory copies are dropped, so
+bit.  Written layers are memory-mapped back (one map of ``layers.bin``, grown by
+doubling, so it is rarely replaced) and the in-memory copies are dropped, so
 the memory and descriptors of ``fit`` do not grow with depth.
 
 Durability: written bytes survive the process being killed at once.  Flushing
@@ -55,6 +57,7 @@ _FORMAT = "redunet-checkpoint"
 _VERSION = 2
 _HISTORY_KEYS = ("rate", "compression", "delta_r")
 _WHAT = "checkpoint file"
+_RECORD_ALIGNMENT = 16
 _SLOTS = ("state0.rdn", "state1.rdn", "synced0.rdn", "synced1.rdn")
 
 
@@ -181,7 +184,7 @@ class Checkpoint:
         self.every = every
         self.key = key
         self.sync_seconds = sync_seconds
-        self._layout, self._parts, self._history = None, None, None
+        self._layout, self._offsets, self._records, self._history = None, None, None, None
         self._last_sync = time.monotonic()
         self._seq, self._n_synced = 0, 0
         os.makedirs(self.folder, exist_ok=True)
@@ -192,7 +195,7 @@ class Checkpoint:
     @property
     def n_written(self):
         """Number of layers committed to the folder."""
-        return 0 if self._parts is None else next(iter(self._parts.values())).rows
+        return 0 if self._records is None else self._records.rows
 
     def due(self, n_layers_done):
         """Whether a checkpoint should be written after ``n_layers_done`` layers."""
@@ -200,9 +203,13 @@ class Checkpoint:
 
     # -- writing ----------------------------------------------------------------------------------
     def _open_files(self, layout):
-        self._layout = layout
-        self._parts = {name: _AppendFile(self._path(f"layers.{name}.bin"), shape, dtype)
-                       for name, (shape, dtype) in layout["parts"].items()}
+        """Record layout of ``layers.bin``: every part at a 16-byte aligned offset."""
+        self._layout, self._offsets, position = layout, {}, 0
+        for name, (shape, dtype) in layout["parts"].items():
+            nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+            self._offsets[name] = (position, nbytes, tuple(shape), np.dtype(dtype))
+            position += -(-nbytes // _RECORD_ALIGNMENT) * _RECORD_ALIGNMENT
+        self._records = _AppendFile(self._path("layers.bin"), (position,), np.uint8)
         self._history = _AppendFile(self._path("history.bin"), (len(_HISTORY_KEYS),), np.float64)
 
     def _start(self, layout):
@@ -212,8 +219,22 @@ class Checkpoint:
                 os.unlink(self._path(name))
         self._seq, self._n_synced = 0, 0
         self._open_files(layout)
-        for part in list(self._parts.values()) + [self._history]:
-            part.create()
+        self._records.create()
+        self._history.create()
+
+    def _pack(self, block, n):
+        """Records of ``n`` layers from their stacked parts ``block``."""
+        records = np.zeros((n, self._records.row_shape[0]), dtype=np.uint8)
+        for name, (offset, nbytes, _, _) in self._offsets.items():
+            records[:, offset:offset + nbytes] = (
+                np.ascontiguousarray(block[name]).reshape(n, -1).view(np.uint8))
+        return records
+
+    def _part_views(self):
+        """Part name -> ``(rows, *shape)`` strided view of the mapped records."""
+        records = self._records.view()
+        return {name: records[:, offset:offset + nbytes].view(dtype).reshape((len(records),) + shape)
+                for name, (offset, nbytes, shape, dtype) in self._offsets.items()}
 
     def write(self, layers, history, features, lift_kernels=None):
         """Append the layers not yet written, then replace the state atomically.
@@ -231,14 +252,13 @@ class Checkpoint:
         lift_kernels : ndarray or None
         """
         n = len(layers)
-        if n == 0 and self._parts is None:
+        if n == 0 and self._records is None:
             return
-        if self._parts is None:
+        if self._records is None:
             self._start(layers.layout if isinstance(layers, LayerStack) else layer_layout(layers[0]))
         written = self.n_written
         if n < written:
-            for part in self._parts.values():
-                part.truncate(n)
+            self._records.truncate(n)
         elif n > written:
             if isinstance(layers, LayerStack):
                 block = layers.arrays(written, n)
@@ -247,8 +267,7 @@ class Checkpoint:
                 for layer in layers[written:n]:
                     stack.append(layer)
                 block = stack.arrays()
-            for name, part in self._parts.items():
-                part.append(block[name])
+            self._records.append(self._pack(block, n - written))
         n_history = len(history[_HISTORY_KEYS[0]])
         if n_history < self._history.rows:
             self._history.truncate(n_history)
@@ -257,8 +276,8 @@ class Checkpoint:
                                            for key in _HISTORY_KEYS], dtype=np.float64).T)
         durable = time.monotonic() - self._last_sync >= self.sync_seconds
         if durable:
-            for part in list(self._parts.values()) + [self._history]:
-                part.sync()
+            self._records.sync()
+            self._history.sync()
         chunks = [np.asarray(chunk).transpose(1, 0, 2) for chunk in features]
         arrays = {"features": chunks[0] if len(chunks) == 1 else np.concatenate(chunks)}
         if lift_kernels is not None:
@@ -266,7 +285,8 @@ class Checkpoint:
         self._seq += 1
         meta = {"format": _FORMAT, "version": _VERSION, "key": self.key, "seq": self._seq,
                 "layout": self._layout,
-                "files": {name: [part.rows, part.crc] for name, part in self._parts.items()},
+                "record_bytes": self._records.row_shape[0],
+                "layers": [self._records.rows, self._records.crc],
                 "history": [self._history.rows, self._history.crc]}
         write_arrays(self._path(_SLOTS[self._seq % 2]), meta, arrays, sync=False, atomic=False)
         if durable:
@@ -276,7 +296,7 @@ class Checkpoint:
             self._n_synced += 1
             self._last_sync = time.monotonic()
         if isinstance(layers, LayerStack):
-            layers.offload({name: part.view() for name, part in self._parts.items()}, n)
+            layers.offload(self._part_views(), n)
 
     # -- resuming ---------------------------------------------------------------------------------
     def restore(self):
@@ -338,19 +358,16 @@ class Checkpoint:
     def _adopt(self, path, meta, arrays):
         self._open_files(meta["layout"])
         try:
-            for name, part in self._parts.items():
-                part.adopt(*meta["files"][name])
+            if meta["record_bytes"] != self._records.row_shape[0]:
+                raise damaged_file(_WHAT, path, "its record size does not match its layout")
+            self._records.adopt(*meta["layers"])
             self._history.adopt(*meta["history"])
-            counts = {part.rows for part in self._parts.values()}
-            if len(counts) != 1:
-                raise damaged_file(_WHAT, path, f"its part files hold different layer counts {counts}")
-            n = counts.pop()
-            layers = LayerStack.from_arrays(self._layout, {name: part.view()
-                                                           for name, part in self._parts.items()}, n)
+            n = self._records.rows
+            layers = LayerStack.from_arrays(self._layout, self._part_views(), n)
             rows = np.array(self._history.view()[:n])
             self._history.truncate(n)
         except BaseException:
-            self._layout, self._parts, self._history = None, None, None
+            self._layout, self._offsets, self._records, self._history = None, None, None, None
             raise
         history = {key: rows[:, i].tolist() for i, key in enumerate(_HISTORY_KEYS)}
         lift = arrays.get("lift_kernels")

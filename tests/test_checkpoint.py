@@ -80,8 +80,8 @@ def test_build_killed_inside_a_checkpoint_discards_the_partial_one(tmp_path):
         ReduNet(n_layers=200).fit(X, y, checkpoint={str(folder)!r}, checkpoint_every=10)
     """)
     assert child.wait(timeout=120) == -signal.SIGKILL
-    row = 9 * 8                                            # one (1, 3, 3) float64 operator
-    assert (folder / "layers.E.matrix.bin").stat().st_size >= 50 * row   # 5th block appended
+    operators = 4 * 9 * 8                                  # four (1, 3, 3) float64 operators a layer
+    assert (folder / "layers.bin").stat().st_size >= 50 * operators      # 5th block appended
     X, y = gaussian_mixture_3d(n_per_class=30, seed=1)
     store = Checkpoint(folder, 10, _key(X, y, ReduNet(n_layers=200)))
     state = store.restore()
@@ -132,12 +132,11 @@ def test_damaged_latest_state_falls_back_and_damaged_layers_are_refused(tmp_path
     # The other slot holds the previous checkpoint: the resumed build redoes the rest.
     resumed = ReduNet(n_layers=80).fit(X, y, checkpoint=tmp_path, checkpoint_every=10, resume=True)
     _same_model(resumed, ReduNet(n_layers=80).fit(X, y), X)
-    data = tmp_path / "layers.C1.matrix.bin"
+    data = tmp_path / "layers.bin"
     damaged = bytearray(data.read_bytes())
-    damaged[5 * 72 + 3] ^= 1
+    damaged[5 * 4 * 72 + 3] ^= 1
     data.write_bytes(bytes(damaged))
-    with pytest.raises(ValueError, match="Cannot read the checkpoint file .*layers.C1.matrix.bin"
-                                         ".*checksum"):
+    with pytest.raises(ValueError, match="Cannot read the checkpoint file .*layers.bin.*checksum"):
         ReduNet(n_layers=90).fit(X, y, checkpoint=tmp_path, resume=True)
 
 
