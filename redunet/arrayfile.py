@@ -4,7 +4,7 @@ Layout of a file::
 
     bytes 0-7      signature  b"\\x93RDNARR\\n"
     bytes 8-15     n, the length of the JSON header (uint64, little-endian)
-    n bytes        JSON header: {"meta": ..., "size": file size,
+    n bytes        JSON header: {"meta": ...,
                                  "arrays": [{"name", "dtype", "shape", "offset", "crc32"}, ...]}
     4 bytes        CRC-32 of everything before it (uint32, little-endian)
     zero bytes     up to the next multiple of 64: the start of the data section
@@ -17,7 +17,8 @@ Why this container rather than ``.npz``, HDF5, safetensors or zarr:
   file; every array is a view of it.  A model of any depth (its layers are
   stacked, see :mod:`redunet.stack`) holds one descriptor.
 * **Every byte checked on every read, mapped or not.** The header carries its
-  own CRC-32 and one per array; padding must be zero and the file size exact.
+  own CRC-32 and one per array; padding must be zero and the file must end
+  with its last array.
   CRC-32 detects every error burst of up to 32 bits -- any flipped byte --
   with certainty, and runs at several GB/s (``zlib``).  An ``.npz`` has CRCs
   only when read through :mod:`zipfile`, not when mapped, and aligning its
@@ -123,16 +124,11 @@ def _encode(meta, arrays):
         raws.append(raw)
         offset = _aligned(offset + raw.size)
     end = entries[-1]["offset"] + raws[-1].size if entries else 0
-    # The header records the file size, which depends on the header's own length: iterate.
-    size = 0
-    while True:
-        header = json.dumps({"meta": meta, "size": size, "arrays": entries}).encode()
-        start = _aligned(len(SIGNATURE) + 8 + len(header) + 4)
-        if size == start + end:
-            break
-        size = start + end
+    header = json.dumps({"meta": meta, "arrays": entries}).encode()
     prefix = SIGNATURE + struct.pack("<Q", len(header)) + header
     prefix += struct.pack("<I", zlib.crc32(prefix))
+    start = _aligned(len(prefix))
+    size = start + end if entries else len(prefix)
     return prefix, [(start + e["offset"], raw) for e, raw in zip(entries, raws)], size
 
 
@@ -226,8 +222,6 @@ def read_arrays(path, mmap=False, what="model file"):
             raise fail("the checksum of its header does not match")
         try:
             header = json.loads(rest[:length].decode())
-            if header["size"] != size:
-                raise fail(f"it has {size} bytes, its header records {header['size']}")
             meta, entries = header["meta"], list(header["arrays"])
         except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
             raise fail(f"its header is malformed ({exc!r})") from None

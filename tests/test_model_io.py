@@ -167,14 +167,8 @@ def _rewrite(path, change_meta=None, change_entries=None):
         change_meta(header["meta"])
     if change_entries:
         change_entries(header["arrays"])
-    size = 0
-    while True:
-        header["size"] = size
-        text = json.dumps(header).encode()
-        start = -(-(len(SIGNATURE) + 8 + len(text) + 4) // ALIGNMENT) * ALIGNMENT
-        if size == start + len(payload):
-            break
-        size = start + len(payload)
+    text = json.dumps(header).encode()
+    start = -(-(len(SIGNATURE) + 8 + len(text) + 4) // ALIGNMENT) * ALIGNMENT
     prefix = SIGNATURE + struct.pack("<Q", len(text)) + text
     prefix += struct.pack("<I", zlib.crc32(prefix))
     path.write_bytes(prefix + b"\0" * (start - len(prefix)) + payload)
