@@ -4,11 +4,11 @@ A checkpoint is a folder:
 
 * ``layers.bin`` -- one raw, append-only file of fixed-size records, one per
   layer, holding every stacked part of the layer (``E.matrix``, ``C0.factor``,
-  ``gammas``..., see :mod:`redunet.stack`) at fixed, 16-byte aligned offsets;
+  ``gammas``..., see :mod:`redunet.stack`) at fixed, 16-byte aligned offsets,
+  and the objective of the layer's input (rate, compression, delta_r);
   each checkpoint appends the layers built since the previous one with one
   write and never rewrites earlier ones.  One map of the file serves every
   part as a strided ``(L, ...)`` array;
-* ``history.bin`` -- append-only rows ``(rate, compression, delta_r)``;
 * ``state0.rdn``, ``state1.rdn`` -- the state (a :mod:`redunet.arrayfile`),
   written alternately, so one always holds the last complete state: a
   sequence number, the committed number of rows of every append-only file
@@ -184,7 +184,7 @@ class Checkpoint:
         self.every = every
         self.key = key
         self.sync_seconds = sync_seconds
-        self._layout, self._offsets, self._records, self._history = None, None, None, None
+        self._layout, self._offsets, self._records = None, None, None
         self._last_sync = time.monotonic()
         self._seq, self._n_synced = 0, 0
         os.makedirs(self.folder, exist_ok=True)
@@ -209,8 +209,10 @@ class Checkpoint:
             nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
             self._offsets[name] = (position, nbytes, tuple(shape), np.dtype(dtype))
             position += -(-nbytes // _RECORD_ALIGNMENT) * _RECORD_ALIGNMENT
+        # The objective of the layer's input (rate, compression, delta_r) ends the record.
+        self._history_offset = position
+        position += _RECORD_ALIGNMENT * 2
         self._records = _AppendFile(self._path("layers.bin"), (position,), np.uint8)
-        self._history = _AppendFile(self._path("history.bin"), (len(_HISTORY_KEYS),), np.float64)
 
     def _start(self, layout):
         """A fresh checkpoint: earlier states first (they would point at rewritten files)."""
@@ -220,14 +222,15 @@ class Checkpoint:
         self._seq, self._n_synced = 0, 0
         self._open_files(layout)
         self._records.create()
-        self._history.create()
 
-    def _pack(self, block, n):
-        """Records of ``n`` layers from their stacked parts ``block``."""
+    def _pack(self, block, history, n):
+        """Records of ``n`` layers from their stacked parts ``block`` and objective rows."""
         records = np.zeros((n, self._records.row_shape[0]), dtype=np.uint8)
         for name, (offset, nbytes, _, _) in self._offsets.items():
             records[:, offset:offset + nbytes] = (
                 np.ascontiguousarray(block[name]).reshape(n, -1).view(np.uint8))
+        start = self._history_offset
+        records[:, start:start + history.nbytes // n] = history.reshape(n, -1).view(np.uint8)
         return records
 
     def _part_views(self):
@@ -246,7 +249,9 @@ class Checkpoint:
             again; a :class:`LayerStack` then serves all of them from memory
             maps of the files (its in-memory copies are dropped).
         history : dict
-            ``"rate"``, ``"compression"``, ``"delta_r"`` -> list of floats.
+            ``"rate"``, ``"compression"``, ``"delta_r"`` -> list of floats, at least one
+            per layer (entry ``l``: the objective of layer ``l``'s input); entries past
+            the layers are not stored (a resumed build records them again).
         features : iterable of ndarray of shape (F, n, C)
             The current training features, chunk by chunk, in sample order.
         lift_kernels : ndarray or None
@@ -257,6 +262,9 @@ class Checkpoint:
         if self._records is None:
             self._start(layers.layout if isinstance(layers, LayerStack) else layer_layout(layers[0]))
         written = self.n_written
+        if len(history[_HISTORY_KEYS[0]]) < n:
+            raise ValueError(f"Expected at least one history entry per layer ({n}). "
+                             f"Got {len(history[_HISTORY_KEYS[0]])} instead.")
         if n < written:
             self._records.truncate(n)
         elif n > written:
@@ -267,17 +275,11 @@ class Checkpoint:
                 for layer in layers[written:n]:
                     stack.append(layer)
                 block = stack.arrays()
-            self._records.append(self._pack(block, n - written))
-        n_history = len(history[_HISTORY_KEYS[0]])
-        if n_history < self._history.rows:
-            self._history.truncate(n_history)
-        elif n_history > self._history.rows:
-            self._history.append(np.array([history[key][self._history.rows:]
-                                           for key in _HISTORY_KEYS], dtype=np.float64).T)
+            rows = np.array([history[key][written:n] for key in _HISTORY_KEYS], dtype=np.float64)
+            self._records.append(self._pack(block, np.ascontiguousarray(rows.T), n - written))
         durable = time.monotonic() - self._last_sync >= self.sync_seconds
         if durable:
             self._records.sync()
-            self._history.sync()
         chunks = [np.asarray(chunk).transpose(1, 0, 2) for chunk in features]
         arrays = {"features": chunks[0] if len(chunks) == 1 else np.concatenate(chunks)}
         if lift_kernels is not None:
@@ -286,8 +288,7 @@ class Checkpoint:
         meta = {"format": _FORMAT, "version": _VERSION, "key": self.key, "seq": self._seq,
                 "layout": self._layout,
                 "record_bytes": self._records.row_shape[0],
-                "layers": [self._records.rows, self._records.crc],
-                "history": [self._history.rows, self._history.crc]}
+                "layers": [self._records.rows, self._records.crc]}
         write_arrays(self._path(_SLOTS[self._seq % 2]), meta, arrays, sync=False, atomic=False)
         if durable:
             write_arrays(self._path(_SLOTS[2 + self._n_synced % 2]), meta, arrays, sync=True,
@@ -361,13 +362,13 @@ class Checkpoint:
             if meta["record_bytes"] != self._records.row_shape[0]:
                 raise damaged_file(_WHAT, path, "its record size does not match its layout")
             self._records.adopt(*meta["layers"])
-            self._history.adopt(*meta["history"])
             n = self._records.rows
             layers = LayerStack.from_arrays(self._layout, self._part_views(), n)
-            rows = np.array(self._history.view()[:n])
-            self._history.truncate(n)
+            start = self._history_offset
+            rows = np.array(self._records.view()[:, start:start + 8 * len(_HISTORY_KEYS)]
+                            .view(np.float64))
         except BaseException:
-            self._layout, self._offsets, self._records, self._history = None, None, None, None
+            self._layout, self._offsets, self._records = None, None, None
             raise
         history = {key: rows[:, i].tolist() for i, key in enumerate(_HISTORY_KEYS)}
         lift = arrays.get("lift_kernels")

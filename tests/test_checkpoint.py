@@ -45,10 +45,11 @@ def test_sigkilled_build_resumes_bit_for_bit(tmp_path):
         ReduNet(n_layers=2000).fit(X, y, checkpoint={str(folder)!r}, checkpoint_every=25)
     """)
     deadline = time.time() + 120
-    history = folder / "history.bin"
-    # Kill at an arbitrary moment once a few checkpoints exist, in the middle of the build.
+    layers = folder / "layers.bin"
+    # Kill at an arbitrary moment once a few checkpoints exist, in the middle of the build
+    # (the file grows by doubling, to at least twice the committed records of 144 bytes).
     while time.time() < deadline and child.poll() is None:
-        if history.exists() and history.stat().st_size >= 100 * 24:
+        if layers.exists() and layers.stat().st_size >= 200 * 144:
             break
         time.sleep(0.002)
     child.send_signal(signal.SIGKILL)
@@ -182,7 +183,7 @@ def test_resume_refuses_other_data(tmp_path, rng):
 def test_deep_checkpointed_model_and_its_mapped_load_hold_few_descriptors(tmp_path):
     X, y = gaussian_mixture_3d(n_per_class=100, seed=0)
     before = _open_descriptors()
-    net = ReduNet(n_layers=20000).fit(X, y, checkpoint=tmp_path / "ckpt", checkpoint_every=50)
+    net = ReduNet(n_layers=20000).fit(X, y, checkpoint=tmp_path / "ckpt", checkpoint_every=10)
     assert net.n_layers_ == 20000
     assert _open_descriptors() - before < 64
     net.save(tmp_path / "deep.rdn")
