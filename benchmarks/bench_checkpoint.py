@@ -10,6 +10,8 @@ ratios are taken side by side on a shared machine:
 * wall time of ``fit`` and its ratio to the build without checkpoint;
 * time spent inside ``Checkpoint.write`` (measured directly), as a fraction of the
   build without checkpoint -- the checkpointing cost, free of the build's own noise;
+  and the median write times the number of checkpoints, over the same build (on a
+  loaded machine a few writes are preempted for whole scheduler ticks of 4 ms);
 * descriptors (``/proc/self/fd``) held by the fitted model, on top of those open before.
 
 Then, in a fresh process: a 20,000-layer build at ``checkpoint_every=10``, its resume
@@ -48,7 +50,7 @@ def _timed_writes():
     """Wrap ``Checkpoint.write`` to accumulate its time; returns the accumulator."""
     import time
     from redunet import checkpoint
-    spent = {"s": 0.0, "calls": 0}
+    spent = {"s": 0.0, "calls": 0, "each": []}
     original = checkpoint.Checkpoint.write
 
     def write(self, *args, **kwargs):
@@ -56,7 +58,8 @@ def _timed_writes():
         try:
             return original(self, *args, **kwargs)
         finally:
-            spent["s"] += time.perf_counter() - start
+            spent["each"].append(time.perf_counter() - start)
+            spent["s"] += spent["each"][-1]
             spent["calls"] += 1
 
     checkpoint.Checkpoint.write = write
@@ -76,13 +79,15 @@ def case_interleaved(probe, n_layers, rounds, intervals):
         for every in intervals:
             folder = tempfile.mkdtemp(prefix="redunet-ckpt-")
             before = _descriptors()
-            spent["s"], spent["calls"] = 0.0, 0
+            spent["s"], spent["calls"], spent["each"] = 0.0, 0, []
             start = time.perf_counter()
             net = ReduNet(n_layers=n_layers).fit(
                 X, y, checkpoint=None if every is None else folder,
                 checkpoint_every=every or 50)
             wall = time.perf_counter() - start
+            each = sorted(spent["each"]) or [0.0]
             runs[str(every)].append({"wall_s": wall, "write_s": spent["s"],
+                                     "write_median_s": each[len(each) // 2],
                                      "writes": spent["calls"], "n_layers": net.n_layers_,
                                      "descriptors": _descriptors() - before})
             del net
@@ -142,11 +147,13 @@ def run(quick=False, repeat=None, threads=None):
         runs = res[str(every)]
         wall = min(r["wall_s"] for r in runs)
         writes = min(r["write_s"] for r in runs)
+        median = min(r["write_median_s"] for r in runs)
         rows.append({"variant": "no checkpoint" if every is None else f"checkpoint_every={every}",
                      "n_layers": runs[0]["n_layers"], "wall_s": wall,
                      "median_wall_s": float(np.median([r["wall_s"] for r in runs])),
                      "ratio": wall / base, "writes": runs[0]["writes"], "write_s": writes,
-                     "write_fraction": writes / base,
+                     "write_fraction": writes / base, "write_median_s": median,
+                     "median_fraction": median * runs[0]["writes"] / base,
                      "descriptors": max(r["descriptors"] for r in runs)})
     files = measure(HERE, "case_files", n_layers=n_layers, every=10)
     f, sections = files["result"], files["sections"]
@@ -181,6 +188,8 @@ def run(quick=False, repeat=None, threads=None):
                ("build / no checkpoint", "ratio", ".3f"), ("checkpoints", "writes", "d"),
                ("time in writes", "write_s", fmt_time),
                ("writes / build without", "write_fraction", ".3f"),
+               ("median write", "write_median_s", fmt_time),
+               ("median write x checkpoints / build without", "median_fraction", ".3f"),
                ("descriptors held", "descriptors", "d")]
     title = (f"Checkpointed vector builds: m = 300, d = 3, K = 3, {n_layers} layers, "
              f"{rounds} interleaved rounds in one process")

@@ -351,6 +351,10 @@ class Checkpoint:
                 failures.append(damaged_file(_WHAT, path, f"it is inconsistent ({exc!r})"))
                 continue
             self._seq = seq
+            # The next synced state goes to the other slot than the newest synced one.
+            synced = [c for c in candidates if os.path.basename(c[1]).startswith("synced")]
+            newest = max(synced, key=lambda c: c[0])[1] if synced else self._path(_SLOTS[3])
+            self._n_synced = 1 if newest == self._path(_SLOTS[2]) else 0
             return state
         if failures:
             raise failures[0]

@@ -197,3 +197,28 @@ def test_deep_checkpointed_model_and_its_mapped_load_hold_few_descriptors(tmp_pa
         while getattr(array, "base", None) is not None:
             array = array.base
         assert type(getattr(array, "obj", array)).__name__ == "mmap"
+
+
+def test_restore_falls_back_to_the_last_synced_state(tmp_path, rng):
+    X, y = gaussian_mixture_3d(n_per_class=10, seed=4)
+    layers = list(ReduNet(n_layers=40).fit(X, y).layers_)
+    history = {key: [float(i) for i in range(40)] for key in ("rate", "compression", "delta_r")}
+    features = rng.standard_normal((1, 30, 3))
+    store = Checkpoint(tmp_path, 10, "key", sync_seconds=0.0)     # every state is synced
+    store.write(layers[:10], history, [features])
+    store.write(layers[:20], history, [features])
+    store.sync_seconds = 1e9                                      # later ones are not
+    store.write(layers[:30], history, [features])
+    store.write(layers[:40], history, [features])
+    assert len(Checkpoint(tmp_path, 10, "key").restore().layers) == 40
+    # A power failure lost the unsynced states (and the layers they appended).
+    for name in ("state0.rdn", "state1.rdn"):
+        (tmp_path / name).write_bytes(b"\0" * 100)
+    state = Checkpoint(tmp_path, 10, "key").restore()
+    assert len(state.layers) == 20 and state.history["rate"] == [float(i) for i in range(20)]
+    for a, b in zip(state.layers, layers[:20]):
+        np.testing.assert_array_equal(a.expansion.matrix, b.expansion.matrix)
+    for name in ("synced0.rdn", "synced1.rdn"):
+        (tmp_path / name).unlink()
+    with pytest.raises(ValueError, match="Cannot read the checkpoint file .*state"):
+        Checkpoint(tmp_path, 10, "key").restore()
