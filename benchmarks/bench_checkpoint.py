@@ -117,6 +117,7 @@ def case_files(probe, n_layers, every):
         out["resume_equal"] = all(np.array_equal(a, resumed.layers_.arrays()[k])
                                   for k, a in net.layers_.arrays().items())
         del resumed
+        out.update(_kill_and_resume(net, n_layers, every, os.path.join(tmp, "killed")))
         with probe.section("save"):
             net.save(path)
         out["file_bytes"] = os.path.getsize(path)
@@ -130,6 +131,39 @@ def case_files(probe, n_layers, every):
                                 for k, a in net.layers_.arrays().items())
         out["operator_bytes"] = net.layers_.nbytes
     return out
+
+
+def _kill_and_resume(reference, n_layers, every, folder):
+    """SIGKILL a build in a child process mid-way, resume it here, compare with ``reference``."""
+    import signal
+    import subprocess
+    import time
+    import numpy as np
+    from redunet import ReduNet
+
+    script = (f"from redunet import ReduNet\nfrom redunet.datasets import gaussian_mixture_3d\n"
+              f"X, y = gaussian_mixture_3d(n_per_class=100, seed=0)\n"
+              f"ReduNet(n_layers={n_layers}).fit(X, y, checkpoint={folder!r}, "
+              f"checkpoint_every={every})\n")
+    child = subprocess.Popen([sys.executable, "-c", script])
+    data = os.path.join(folder, "layers.bin")
+    target = n_layers // 3 * 2 * 384          # the file grows by doubling; ~a third of the build
+    while child.poll() is None and not (os.path.exists(data) and os.path.getsize(data) >= target):
+        time.sleep(0.001)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    X, y = _data()
+    start = time.perf_counter()
+    resumed = ReduNet(n_layers=n_layers).fit(X, y, checkpoint=folder, checkpoint_every=every,
+                                             resume=True)
+    seconds = time.perf_counter() - start
+    equal = (all(np.array_equal(a, resumed.layers_.arrays()[k])
+                 for k, a in reference.layers_.arrays().items())
+             and all(np.array_equal(reference.history_[k], resumed.history_[k])
+                     for k in reference.history_)
+             and np.array_equal(reference.classifier_.bases_[0], resumed.classifier_.bases_[0]))
+    return {"killed_returncode": child.returncode, "killed_equal": equal,
+            "killed_resume_s": seconds}
 
 
 def run(quick=False, repeat=None, threads=None):
@@ -163,6 +197,10 @@ def run(quick=False, repeat=None, threads=None):
         {"what": "checkpoint folder size", "value": fmt_bytes(f["checkpoint_bytes"])},
         {"what": "resume (restore, verify, finish)", "value": fmt_time(sections["resume"]["wall_s"])},
         {"what": "resumed layers equal", "value": str(f["resume_equal"])},
+        {"what": "build SIGKILLed mid-way (exit status), then resumed",
+         "value": f"{f['killed_returncode']}, resumed in {fmt_time(f['killed_resume_s'])}"},
+        {"what": "killed-and-resumed equals uninterrupted (layers, history, classifier)",
+         "value": str(f["killed_equal"])},
         {"what": "save", "value": fmt_time(sections["save"]["wall_s"])},
         {"what": "model file size", "value": fmt_bytes(f["file_bytes"])},
         {"what": "operators in memory", "value": fmt_bytes(f["operator_bytes"])},
@@ -179,6 +217,9 @@ def run(quick=False, repeat=None, threads=None):
          "met": every50["write_fraction"] <= 0.10},
         {"target": f"{n_layers}-layer build at checkpoint_every=10 completes",
          "value": f"{rows[2]['n_layers']} layers", "met": rows[2]["n_layers"] == n_layers},
+        {"target": "a build killed mid-way and resumed equals the uninterrupted one bit for bit",
+         "value": str(f["killed_equal"]),
+         "met": f["killed_equal"] and f["killed_returncode"] == -9},
         {"target": "fitted (checkpointed) and load(mmap=True) models hold < 64 descriptors",
          "value": f"{max(r['descriptors'] for r in rows)} and {f['load_mmap_descriptors']}",
          "met": max(r["descriptors"] for r in rows) < 64 and f["load_mmap_descriptors"] < 64},

@@ -210,9 +210,9 @@ class ReduNet(ParamsMixin):
         y : array_like of shape (n_samples,)
             Labels of any sortable type.
         checkpoint : str or path, optional
-            Folder where the layers are written every ``checkpoint_every`` layers
-            (atomically, see :mod:`redunet.checkpoint`).  Written layers are then
-            memory-mapped from disk, so memory does not grow with depth.
+            Folder to which the layers are appended every ``checkpoint_every`` layers
+            (see :mod:`redunet.checkpoint`).  Written layers are then memory-mapped
+            from disk, so memory and open files do not grow with depth.
         checkpoint_every : int, default=50
             Layers between checkpoints (each appends the new layers to the folder).
         resume : bool, default=False
