@@ -181,15 +181,19 @@ class LayerStack:
         if n > total and (self._n_head or self._n_tail):
             raise ValueError(f"Cannot offload {n} layers of a LayerStack of {total} layers.")
         kept = max(total - n, 0)
-        if kept:
-            for name in self._tail:
-                self._tail[name][:kept] = self._tail[name][self._n_tail - kept:self._n_tail]
+        # Fresh buffers: layers taken from the old ones keep their data.
+        old, start = self._tail, self._n_tail - kept
+        self._tail, self._n_tail, self._capacity = {}, 0, 0
+        self._grow(max(16, 2 * kept))
+        for name in old:
+            self._tail[name][:kept] = old[name][start:start + kept]
         self._n_tail = kept
         self._head = {name: array[:n] for name, array in arrays.items()}
         self._n_head = n
 
     def truncate(self, n_layers):
-        """Drop the layers after the first ``n_layers``."""
+        """Drop the layers after the first ``n_layers`` (layers taken from the stack before
+        keep their data unless they were dropped and new ones appended)."""
         n = int(n_layers)
         if not 0 <= n <= len(self):
             raise ValueError(f"Expected 0 <= n_layers <= {len(self)} for LayerStack.truncate. "

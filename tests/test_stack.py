@@ -127,3 +127,17 @@ def test_layout_round_trips_through_from_arrays(rng):
         _assert_same_layer(a, b)
     with pytest.raises(ValueError, match="malformed layer layout|do not match"):
         LayerStack({**layout, "compressions": ["dense", "dense"]})
+
+
+def test_layers_taken_before_an_offload_keep_their_data(rng):
+    layers = [_random_layer(rng) for _ in range(6)]
+    stack = LayerStack()
+    for layer in layers[:3]:
+        stack.append(layer)
+    taken = stack[2]
+    stack.offload({name: array.copy() for name, array in stack.arrays().items()})
+    for layer in layers[3:]:
+        stack.append(layer)
+    _assert_same_layer(taken, layers[2])
+    for a, b in zip(stack, layers):
+        _assert_same_layer(a, b)
