@@ -41,7 +41,8 @@ import zlib
 
 import numpy as np
 
-__all__ = ["write_arrays", "read_arrays", "SIGNATURE", "ALIGNMENT", "damaged_file"]
+__all__ = ["write_arrays", "read_arrays", "encode_arrays", "overwrite", "SIGNATURE", "ALIGNMENT",
+           "damaged_file"]
 
 SIGNATURE = b"\x93RDNARR\n"
 ALIGNMENT = 64
@@ -132,21 +133,37 @@ def _encode(meta, arrays):
     return prefix, [(start + e["offset"], raw) for e, raw in zip(entries, raws)], size
 
 
-def _overwrite(path, prefix, pieces, size, sync):
-    """Write the file in place with one system call (checkpoints write often)."""
+def encode_arrays(meta, arrays):
+    """The whole content of the file :func:`write_arrays` writes, as bytes."""
+    return encode_arrays_from(*_encode(meta, arrays))
+
+
+def encode_arrays_from(prefix, pieces, size):
     chunks, position = [prefix], len(prefix)
     for begin, raw in pieces:
         chunks += [b"\0" * (begin - position), raw.tobytes()]
         position = begin + raw.size
     chunks.append(b"\0" * (size - position))
-    data = memoryview(b"".join(chunks))
+    return b"".join(chunks)
+
+
+def overwrite(fd, data, old_size=None):
+    """Write ``data`` at the start of the open file ``fd``, cutting what followed it.
+
+    ``old_size`` (the file's size, if known) spares a system call.
+    """
+    view, offset = memoryview(data), 0
+    while offset < len(data):
+        offset += os.pwrite(fd, view[offset:], offset)
+    if (os.fstat(fd).st_size if old_size is None else old_size) > len(data):
+        os.ftruncate(fd, len(data))
+
+
+def _overwrite(path, prefix, pieces, size, sync):
+    """Write the file in place (see ``atomic`` in :func:`write_arrays`)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
     try:
-        offset = 0
-        while offset < size:
-            offset += os.pwrite(fd, data[offset:], offset)
-        if os.fstat(fd).st_size > size:
-            os.ftruncate(fd, size)
+        overwrite(fd, encode_arrays_from(prefix, pieces, size))
         if sync:
             os.fsync(fd)
     finally:

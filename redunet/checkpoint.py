@@ -46,7 +46,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from .arrayfile import damaged_file, read_arrays, sync_folder, write_arrays
+from .arrayfile import damaged_file, encode_arrays, overwrite, read_arrays, sync_folder
 from .stack import LayerStack, layer_layout
 
 __all__ = ["Checkpoint", "fingerprint"]
@@ -91,27 +91,32 @@ class _AppendFile:
         self.row_bytes = int(np.prod(self.row_shape, dtype=np.int64)) * self.dtype.itemsize
         self.rows, self.crc = 0, 0
         self._map, self._capacity = None, 0
+        self._fd = None
+
+    def close(self):
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def create(self):
         """Start an empty file.  A previous file is unlinked, not truncated: maps of it held by
         a model built earlier stay valid."""
+        self.close()
         if os.path.exists(self.path):
             os.unlink(self.path)
-        os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         self.rows, self.crc = 0, 0
         self._map, self._capacity = None, 0
 
     def append(self, block):
         """Write rows ``block`` after the committed ones (not yet committed in a state file)."""
         raw = _raw(block)
-        fd = os.open(self.path, os.O_WRONLY)
-        try:
-            view, offset = memoryview(raw), self.rows * self.row_bytes
-            while view.nbytes:
-                done = os.pwrite(fd, view, offset)
-                view, offset = view[done:], offset + done
-        finally:
-            os.close(fd)
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_WRONLY)
+        view, offset = memoryview(raw), self.rows * self.row_bytes
+        while view.nbytes:
+            done = os.pwrite(self._fd, view, offset)
+            view, offset = view[done:], offset + done
         self.crc = zlib.crc32(raw, self.crc)
         self.rows += block.shape[0]
 
@@ -156,11 +161,8 @@ class _AppendFile:
         os.truncate(self.path, rows * self.row_bytes)
 
     def sync(self):
-        fd = os.open(self.path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        if self._fd is not None:
+            os.fsync(self._fd)
 
 
 class Checkpoint:
@@ -187,7 +189,30 @@ class Checkpoint:
         self._layout, self._offsets, self._records = None, None, None
         self._last_sync = time.monotonic()
         self._seq, self._n_synced = 0, 0
+        self._slots = {}                    # slot name -> [open descriptor, size]
         os.makedirs(self.folder, exist_ok=True)
+
+    def close(self):
+        """Close the files kept open between checkpoints (also done when the object is freed)."""
+        if self._records is not None:
+            self._records.close()
+        for fd, _ in self._slots.values():
+            os.close(fd)
+        self._slots = {}
+
+    def __del__(self):
+        self.close()
+
+    def _write_slot(self, name, data, sync):
+        """Overwrite the state slot ``name`` in place with ``data``."""
+        if name not in self._slots:
+            fd = os.open(self._path(name), os.O_WRONLY | os.O_CREAT, 0o644)
+            self._slots[name] = [fd, os.fstat(fd).st_size]
+        fd, size = self._slots[name]
+        overwrite(fd, data, size)
+        self._slots[name][1] = len(data)
+        if sync:
+            os.fsync(fd)
 
     def _path(self, name):
         return os.path.join(self.folder, name)
@@ -204,6 +229,7 @@ class Checkpoint:
     # -- writing ----------------------------------------------------------------------------------
     def _open_files(self, layout):
         """Record layout of ``layers.bin``: every part at a 16-byte aligned offset."""
+        self.close()
         self._layout, self._offsets, position = layout, {}, 0
         for name, (shape, dtype) in layout["parts"].items():
             nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
@@ -216,6 +242,7 @@ class Checkpoint:
 
     def _start(self, layout):
         """A fresh checkpoint: earlier states first (they would point at rewritten files)."""
+        self.close()
         for name in _SLOTS:
             if os.path.exists(self._path(name)):
                 os.unlink(self._path(name))
@@ -289,10 +316,10 @@ class Checkpoint:
                 "layout": self._layout,
                 "record_bytes": self._records.row_shape[0],
                 "layers": [self._records.rows, self._records.crc]}
-        write_arrays(self._path(_SLOTS[self._seq % 2]), meta, arrays, sync=False, atomic=False)
+        data = encode_arrays(meta, arrays)
+        self._write_slot(_SLOTS[self._seq % 2], data, sync=False)
         if durable:
-            write_arrays(self._path(_SLOTS[2 + self._n_synced % 2]), meta, arrays, sync=True,
-                         atomic=False)
+            self._write_slot(_SLOTS[2 + self._n_synced % 2], data, sync=True)
             sync_folder(self.folder)
             self._n_synced += 1
             self._last_sync = time.monotonic()

@@ -71,12 +71,12 @@ def test_build_killed_inside_a_checkpoint_discards_the_partial_one(tmp_path):
         from redunet import ReduNet
         from redunet.datasets import gaussian_mixture_3d
         calls = []
-        def write_arrays(*args, **kwargs):
+        def encode_arrays(*args, **kwargs):
             calls.append(1)
             if len(calls) == 5:
                 os.kill(os.getpid(), signal.SIGKILL)
             return original(*args, **kwargs)
-        original, ck.write_arrays = ck.write_arrays, write_arrays
+        original, ck.encode_arrays = ck.encode_arrays, encode_arrays
         X, y = gaussian_mixture_3d(n_per_class=30, seed=1)
         ReduNet(n_layers=200).fit(X, y, checkpoint={str(folder)!r}, checkpoint_every=10)
     """)
