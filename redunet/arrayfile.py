@@ -135,10 +135,11 @@ def _encode(meta, arrays):
 
 def encode_arrays(meta, arrays):
     """The whole content of the file :func:`write_arrays` writes, as bytes."""
-    return encode_arrays_from(*_encode(meta, arrays))
+    return _join_pieces(*_encode(meta, arrays))
 
 
-def encode_arrays_from(prefix, pieces, size):
+def _join_pieces(prefix, pieces, size):
+    """The bytes of a file from :func:`_encode`'s output."""
     chunks, position = [prefix], len(prefix)
     for begin, raw in pieces:
         chunks += [b"\0" * (begin - position), raw.tobytes()]
@@ -163,7 +164,7 @@ def _overwrite(path, prefix, pieces, size, sync):
     """Write the file in place (see ``atomic`` in :func:`write_arrays`)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
     try:
-        overwrite(fd, encode_arrays_from(prefix, pieces, size))
+        overwrite(fd, _join_pieces(prefix, pieces, size))
         if sync:
             os.fsync(fd)
     finally:
