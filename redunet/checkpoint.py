@@ -1,43 +1,64 @@
-"""Checkpoints of a long construction, and operators kept on disk instead of in memory.
+"""Checkpoints of a long construction: layers appended to disk, never rewritten.
 
 A checkpoint is a folder:
 
-* ``layers_<start>_<stop>.npz`` -- the operators of layers ``start .. stop-1``,
-  one file per ``checkpoint_every`` layers, each written atomically;
-* ``features_<n>.npy`` -- the training features after ``n`` layers, ``(m, F, C)``,
-  written chunk by chunk (so a chunked fit never holds them all) and renamed
-  into place when complete;
-* ``state.npz`` -- written atomically after both: the number of layers done,
-  the name and SHA-256 of the features file, the objective history, the lift
-  kernels and a fingerprint of the data and parameters.
+* ``layers.bin`` -- one raw, append-only file of fixed-size records, one per
+  layer, holding every stacked part of the layer (``E.matrix``, ``C0.factor``,
+  ``gammas``..., see :mod:`redunet.stack`) at fixed, 16-byte aligned offsets,
+  and the objective of the layer's input (rate, compression, delta_r);
+  each checkpoint appends the layers built since the previous one with one
+  write and never rewrites earlier ones.  One map of the file serves every
+  part as a strided ``(L, ...)`` array;
+* ``state0.rdn``, ``state1.rdn`` -- the state (a :mod:`redunet.arrayfile`),
+  written alternately, so one always holds the last complete state: a
+  sequence number, the committed number of rows of every append-only file
+  with a running CRC-32 of those rows, the layer layout, the fingerprint of
+  the data and parameters, the current training features and the lift
+  kernels.  Each is overwritten in place: on ext4 a rename over an existing
+  file forces its data to disk, which costs more than a checkpoint of small
+  layers;
+* ``synced0.rdn``, ``synced1.rdn`` -- the last states known to be on disk
+  (see below).
 
-A build killed at any moment resumes from the last complete ``state.npz``
-(``fit(..., resume=True)``): the features and operators are restored exactly,
-so the resumed model equals an uninterrupted build bit for bit.  Layers already
-written are memory-mapped from their files, so the memory of ``fit`` does not
-grow with the number of layers.
+A build killed at any moment resumes from the newest state that passes every
+check:
+bytes past the committed rows (a checkpoint cut short) are discarded, every
+file is checked against its checksum, and the features and operators are
+restored exactly, so the resumed model equals an uninterrupted build bit for
+bit.  Written layers are memory-mapped back (one map of ``layers.bin``, grown by
+doubling, so it is rarely replaced) and the in-memory copies are dropped, so
+the memory and descriptors of ``fit`` do not grow with depth.
 
-The interface used by the construction loop: ``Checkpoint(folder, every, key)``,
-``due(n_layers_done)``, ``write(layers, history, features, lift_kernels)`` and
-``restore()`` (see :class:`Checkpoint`).
+Durability: written bytes survive the process being killed at once.  Flushing
+them to the disk itself (``fsync``) costs more than a checkpoint of small
+layers, so it is done at most every ``sync_seconds``; that state is also kept
+in a ``synced`` slot, which a resume falls back to when the later states were
+lost or damaged by a power failure.
 """
 
 import hashlib
 import json
+import mmap
 import os
-import struct
-import tempfile
+import time
+import zlib
 from types import SimpleNamespace
 
 import numpy as np
 
-from .model_io import (_HISTORY_KEYS, _layer_arrays, _read_layer, _Reader, atomic_write_npz,
-                       layer_kinds)
+from .arrayfile import damaged_file, encode_arrays, overwrite, read_arrays, sync_folder
+from .stack import LayerStack, layer_layout
 
-__all__ = ["Checkpoint"]
+__all__ = ["Checkpoint", "fingerprint"]
 
 # Parameters that do not change the layers built so far (a resumed build may change them).
 _FREE_PARAMS = ("n_layers", "verbose", "tol", "patience", "n_components", "backend")
+_FORMAT = "redunet-checkpoint"
+_VERSION = 2
+_HISTORY_KEYS = ("rate", "compression", "delta_r")
+_WHAT = "checkpoint file"
+_RECORD_ALIGNMENT = 16
+_SLOTS = ("state0.rdn", "state1.rdn", "synced0.rdn", "synced1.rdn")
 
 
 def fingerprint(X, y_index, classes, params, rows=4096):
@@ -61,177 +82,336 @@ def fingerprint(X, y_index, classes, params, rows=4096):
     return digest.hexdigest()
 
 
-# Bytes reserved for the header of a streamed features file (a multiple of 64).
-_HEADER_BYTES = 256
+def _raw(array):
+    return np.ascontiguousarray(array).reshape(-1).view(np.uint8)
 
 
-def _npy_header(shape, dtype):
-    """A ``.npy`` version 1.0 header of exactly ``_HEADER_BYTES`` bytes."""
-    body = repr({"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
-                 "fortran_order": False, "shape": tuple(int(n) for n in shape)}).encode("latin1")
-    pad = _HEADER_BYTES - 10 - len(body) - 1
-    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(body) + pad + 1) + body + b" " * pad + b"\n"
+class _AppendFile:
+    """Raw rows of one shape and dtype, appended at the end of a file.
 
+    ``rows`` rows are committed, with ``crc`` the running CRC-32 of their
+    bytes.  The file is memory-mapped with room to spare (the file is extended
+    by doubling), so appending rarely replaces the map.
+    """
 
-def _write_features(folder, name, chunks):
-    """Write ``(F, n, C)`` chunks as one sample-major ``(m, F, C)`` ``.npy`` file, atomically;
-    returns its SHA-256 (of the array bytes)."""
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npy", dir=folder)
-    digest = hashlib.sha256()
-    try:
-        with os.fdopen(fd, "wb") as raw:
-            raw.write(b"\0" * _HEADER_BYTES)
-            m, shape, dtype = 0, None, None
-            for V in chunks:
-                block = np.ascontiguousarray(V.transpose(1, 0, 2))
-                if shape is None:
-                    shape, dtype = block.shape[1:], block.dtype
-                data = block.tobytes()
-                digest.update(data)
-                raw.write(data)
-                m += block.shape[0]
-            raw.seek(0)
-            raw.write(_npy_header((m,) + tuple(shape), dtype))
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(tmp, os.path.join(folder, name))
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return digest.hexdigest()
+    def __init__(self, path, row_shape, dtype):
+        self.path = path
+        self.row_shape = tuple(row_shape)
+        self.dtype = np.dtype(dtype)
+        self.row_bytes = int(np.prod(self.row_shape, dtype=np.int64)) * self.dtype.itemsize
+        self.rows, self.crc = 0, 0
+        self._map, self._capacity = None, 0
+        self._fd = None
 
+    def close(self):
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
-def _checked_features(path, expected, rows=4096):
-    """Memory map of a features file whose SHA-256 is verified first."""
-    features = np.load(path, mmap_mode="r", allow_pickle=False)
-    digest = hashlib.sha256()
-    for start in range(0, features.shape[0], rows):
-        digest.update(np.ascontiguousarray(features[start:start + rows]).tobytes())
-    if digest.hexdigest() != expected:
-        raise ValueError(f"The checkpoint features file {path!r} is damaged (checksum mismatch); "
-                         "use resume=False to start over.")
-    return features
+    def create(self):
+        """Start an empty file.  A previous file is unlinked, not truncated: maps of it held by
+        a model built earlier stay valid."""
+        self.close()
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        self.rows, self.crc = 0, 0
+        self._map, self._capacity = None, 0
+
+    def append(self, block):
+        """Write rows ``block`` after the committed ones (not yet committed in a state file)."""
+        raw = _raw(block)
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_WRONLY)
+        view, offset = memoryview(raw), self.rows * self.row_bytes
+        while view.nbytes:
+            done = os.pwrite(self._fd, view, offset)
+            view, offset = view[done:], offset + done
+        self.crc = zlib.crc32(raw, self.crc)
+        self.rows += block.shape[0]
+
+    def view(self):
+        """The committed rows, ``(rows, *row_shape)``, a read-only view of the map."""
+        if self.rows > self._capacity:
+            capacity = max(64, 2 * self.rows)
+            fd = os.open(self.path, os.O_RDWR)
+            try:
+                if os.fstat(fd).st_size < capacity * self.row_bytes:
+                    os.ftruncate(fd, capacity * self.row_bytes)
+                self._map = mmap.mmap(fd, capacity * self.row_bytes, access=mmap.ACCESS_READ)
+            finally:
+                os.close(fd)
+            self._capacity = capacity
+        if self._map is None:
+            return np.empty((0,) + self.row_shape, dtype=self.dtype)
+        count = self.rows * self.row_bytes // self.dtype.itemsize
+        return np.frombuffer(self._map, dtype=self.dtype, count=count).reshape(
+            (self.rows,) + self.row_shape)
+
+    def truncate(self, rows):
+        """Keep the first ``rows`` committed rows (their checksum is recomputed)."""
+        self.rows = min(self.rows, rows)
+        self.crc = zlib.crc32(_raw(self.view())) if self.rows else 0
+
+    def adopt(self, rows, crc):
+        """Take ``rows`` rows of an existing file as committed, after checking their checksum;
+        bytes after them are discarded."""
+        self._map, self._capacity = None, 0
+        size = os.path.getsize(self.path) if os.path.exists(self.path) else -1
+        if size < rows * self.row_bytes:
+            raise damaged_file(_WHAT, self.path, f"it holds {max(size, 0)} bytes, the checkpoint "
+                               f"records {rows} rows of {self.row_bytes} bytes")
+        self.rows = rows
+        if zlib.crc32(_raw(self.view())) != crc:
+            self.rows = 0
+            raise damaged_file(_WHAT, self.path,
+                               f"the checksum of its first {rows} rows does not match")
+        self.crc = crc
+        self._map, self._capacity = None, 0
+        os.truncate(self.path, rows * self.row_bytes)
+
+    def sync(self):
+        if self._fd is not None:
+            os.fsync(self._fd)
 
 
 class Checkpoint:
-    """Writes and restores the checkpoint folder of one ``fit``.
+    """Writes and restores the checkpoint folder of one ``fit`` (see the module docstring).
 
     Parameters
     ----------
     folder : str or path
         Created if missing.
     every : int
-        Layers per checkpoint file.
+        Layers between checkpoints (see :meth:`due`).
     key : str
-        Fingerprint of the data and parameters (see :func:`fingerprint`).
+        Fingerprint of the data and parameters (see :func:`fingerprint`); a
+        checkpoint written for another key is refused by :meth:`restore`.
+    sync_seconds : float, default=10.0
+        Least time between two checkpoints flushed to the disk itself.
     """
 
-    def __init__(self, folder, every, key):
+    def __init__(self, folder, every, key, sync_seconds=10.0):
         self.folder = os.fspath(folder)
         self.every = every
         self.key = key
-        self.files = []          # (start, stop, file name, layer kinds)
+        self.sync_seconds = sync_seconds
+        self._layout, self._offsets, self._records = None, None, None
+        self._last_sync = time.monotonic()
+        self._seq, self._n_synced = 0, 0
+        self._slots = {}                    # slot name -> [open descriptor, size]
         os.makedirs(self.folder, exist_ok=True)
 
-    @property
-    def state_path(self):
-        return os.path.join(self.folder, "state.npz")
+    def close(self):
+        """Close the files kept open between checkpoints (also done when the object is freed)."""
+        if self._records is not None:
+            self._records.close()
+        for fd, _ in self._slots.values():
+            os.close(fd)
+        self._slots = {}
 
-    def due(self, n_done):
-        """Whether a checkpoint should be written after ``n_done`` layers."""
-        written = self.files[-1][1] if self.files else 0
-        return n_done - written >= self.every
+    def __del__(self):
+        self.close()
+
+    def _write_slot(self, name, data, sync):
+        """Overwrite the state slot ``name`` in place with ``data``."""
+        if name not in self._slots:
+            fd = os.open(self._path(name), os.O_WRONLY | os.O_CREAT, 0o644)
+            self._slots[name] = [fd, os.fstat(fd).st_size]
+        fd, size = self._slots[name]
+        overwrite(fd, data, size)
+        self._slots[name][1] = len(data)
+        if sync:
+            os.fsync(fd)
+
+    def _path(self, name):
+        return os.path.join(self.folder, name)
+
+    @property
+    def n_written(self):
+        """Number of layers committed to the folder."""
+        return 0 if self._records is None else self._records.rows
+
+    def due(self, n_layers_done):
+        """Whether a checkpoint should be written after ``n_layers_done`` layers."""
+        return n_layers_done - self.n_written >= self.every
+
+    # -- writing ----------------------------------------------------------------------------------
+    def _open_files(self, layout):
+        """Record layout of ``layers.bin``: every part at a 16-byte aligned offset."""
+        self.close()
+        self._layout, self._offsets, position = layout, {}, 0
+        for name, (shape, dtype) in layout["parts"].items():
+            nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+            self._offsets[name] = (position, nbytes, tuple(shape), np.dtype(dtype))
+            position += -(-nbytes // _RECORD_ALIGNMENT) * _RECORD_ALIGNMENT
+        # The objective of the layer's input (rate, compression, delta_r) ends the record.
+        self._history_offset = position
+        position += _RECORD_ALIGNMENT * 2
+        self._records = _AppendFile(self._path("layers.bin"), (position,), np.uint8)
+
+    def _start(self, layout):
+        """A fresh checkpoint: earlier states first (they would point at rewritten files)."""
+        self.close()
+        for name in _SLOTS:
+            if os.path.exists(self._path(name)):
+                os.unlink(self._path(name))
+        self._seq, self._n_synced = 0, 0
+        self._open_files(layout)
+        self._records.create()
+
+    def _pack(self, block, history, n):
+        """Records of ``n`` layers from their stacked parts ``block`` and objective rows."""
+        records = np.zeros((n, self._records.row_shape[0]), dtype=np.uint8)
+        for name, (offset, nbytes, _, _) in self._offsets.items():
+            records[:, offset:offset + nbytes] = (
+                np.ascontiguousarray(block[name]).reshape(n, -1).view(np.uint8))
+        start = self._history_offset
+        records[:, start:start + history.nbytes // n] = history.reshape(n, -1).view(np.uint8)
+        return records
+
+    def _part_views(self):
+        """Part name -> ``(rows, *shape)`` strided view of the mapped records."""
+        records = self._records.view()
+        return {name: records[:, offset:offset + nbytes].view(dtype).reshape((len(records),) + shape)
+                for name, (offset, nbytes, shape, dtype) in self._offsets.items()}
 
     def write(self, layers, history, features, lift_kernels=None):
-        """Write the layers not yet written, the features and the state.
+        """Append the layers not yet written, then replace the state atomically.
 
         Parameters
         ----------
-        layers : list-like of Layer
-            Every layer built so far (``len`` and integer indexing); the written
-            ones are afterwards memory-mapped from their file.
-        history : dict of lists
-            ``"rate"``, ``"compression"``, ``"delta_r"``, one entry per layer.
+        layers : LayerStack or sequence of Layer
+            Every layer built so far.  Those already written are not written
+            again; a :class:`LayerStack` then serves all of them from memory
+            maps of the files (its in-memory copies are dropped).
+        history : dict
+            ``"rate"``, ``"compression"``, ``"delta_r"`` -> list of floats, at least one
+            per layer (entry ``l``: the objective of layer ``l``'s input); entries past
+            the layers are not stored (a resumed build records them again).
         features : iterable of ndarray of shape (F, n, C)
-            The current training features, chunk by chunk in sample order.
+            The current training features, chunk by chunk, in sample order.
         lift_kernels : ndarray or None
         """
-        start = self.files[-1][1] if self.files else 0
-        stop = len(layers)
-        if stop > start:
-            name = f"layers_{start:06d}_{stop:06d}.npz"
-            atomic_write_npz(os.path.join(self.folder, name),
-                             (item for index in range(start, stop)
-                              for item in _layer_arrays(index, layers[index])))
-            self.files.append((start, stop, name,
-                               [layer_kinds(layers[i]) for i in range(start, stop)]))
-            for index, mapped in zip(range(start, stop), self._map(name, start, self.files[-1][3])):
-                layers[index].expansion = mapped.expansion       # same layer, operators on disk
-                layers[index].compressions = mapped.compressions
-        previous = self._features_name()
-        name = f"features_{stop:06d}.npy"
-        digest = _write_features(self.folder, name, features)
-        meta = {"key": self.key, "n_done": stop, "files": self.files,
-                "features": name, "features_sha256": digest}
-        arrays = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)}
-        arrays.update({f"history_{k}": np.array(history[k], dtype=float) for k in _HISTORY_KEYS})
+        n = len(layers)
+        if n == 0 and self._records is None:
+            return
+        if self._records is None:
+            self._start(layers.layout if isinstance(layers, LayerStack) else layer_layout(layers[0]))
+        written = self.n_written
+        if len(history[_HISTORY_KEYS[0]]) < n:
+            raise ValueError(f"Expected at least one history entry per layer ({n}). "
+                             f"Got {len(history[_HISTORY_KEYS[0]])} instead.")
+        if n < written:
+            self._records.truncate(n)
+        elif n > written:
+            if isinstance(layers, LayerStack):
+                block = layers.arrays(written, n)
+            else:
+                stack = LayerStack(self._layout)
+                for layer in layers[written:n]:
+                    stack.append(layer)
+                block = stack.arrays()
+            rows = np.array([history[key][written:n] for key in _HISTORY_KEYS], dtype=np.float64)
+            self._records.append(self._pack(block, np.ascontiguousarray(rows.T), n - written))
+        durable = time.monotonic() - self._last_sync >= self.sync_seconds
+        if durable:
+            self._records.sync()
+        chunks = [np.asarray(chunk).transpose(1, 0, 2) for chunk in features]
+        arrays = {"features": chunks[0] if len(chunks) == 1 else np.concatenate(chunks)}
         if lift_kernels is not None:
             arrays["lift_kernels"] = lift_kernels
-        atomic_write_npz(self.state_path, arrays)
-        if previous is not None and previous != name:
-            os.unlink(os.path.join(self.folder, previous))
+        self._seq += 1
+        meta = {"format": _FORMAT, "version": _VERSION, "key": self.key, "seq": self._seq,
+                "layout": self._layout,
+                "record_bytes": self._records.row_shape[0],
+                "layers": [self._records.rows, self._records.crc]}
+        data = encode_arrays(meta, arrays)
+        self._write_slot(_SLOTS[self._seq % 2], data, sync=False)
+        if durable:
+            self._write_slot(_SLOTS[2 + self._n_synced % 2], data, sync=True)
+            sync_folder(self.folder)
+            self._n_synced += 1
+            self._last_sync = time.monotonic()
+        if isinstance(layers, LayerStack):
+            layers.offload(self._part_views(), n)
 
-    def _features_name(self):
-        if not os.path.exists(self.state_path):
-            return None
-        return self._meta()["features"]
-
-    def _meta(self):
-        reader = _Reader(self.state_path, mmap=False)
-        try:
-            return json.loads(reader.read("meta").tobytes().decode())
-        finally:
-            reader.close()
-
-    def _map(self, name, start, kinds):
-        reader = _Reader(os.path.join(self.folder, name), mmap=True)
-        try:
-            return [_read_layer(reader, start + i, k) for i, k in enumerate(kinds)]
-        finally:
-            reader.close()
-
+    # -- resuming ---------------------------------------------------------------------------------
     def restore(self):
-        """The saved build, or None if the folder holds no checkpoint.
+        """The last complete checkpoint of the folder, or None if there is none.
 
         Returns
         -------
-        None or object with attributes
-            ``layers`` (list of Layer, memory-mapped), ``history`` (dict of
-            lists), ``features`` (``(m, F, C)``, memory-mapped, checksum verified),
-            ``lift_kernels`` (ndarray or None).
+        None or namespace with
+            ``layers`` (a :class:`LayerStack` served from memory maps of the
+            files), ``history`` (dict of lists, one entry per layer: the
+            objective of its input), ``features`` (ndarray of shape
+            ``(m, F, C)``, sample-major, in memory) and ``lift_kernels``
+            (ndarray or None).
+
+        Raises
+        ------
+        ValueError
+            The checkpoint was written for other data or parameters, or it is
+            damaged (every file is checked against its checksum).
         """
-        if not os.path.exists(self.state_path):
-            return None
-        reader = _Reader(self.state_path, mmap=False)
-        try:
-            meta = json.loads(reader.read("meta").tobytes().decode())
+        failures, candidates = [], []
+        for name in _SLOTS:
+            path = self._path(name)
+            if not os.path.exists(path):
+                continue
+            try:
+                meta, arrays = read_arrays(path, mmap=False, what=_WHAT)
+                if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
+                    raise damaged_file(_WHAT, path, "it is not a redunet checkpoint state")
+                if meta.get("version") != _VERSION:
+                    raise ValueError(f"The checkpoint in {self.folder!r} has format version "
+                                     f"{meta.get('version')!r}; this redunet reads version "
+                                     f"{_VERSION}. Use another folder, or resume=False.")
+                if not isinstance(meta.get("seq"), int):
+                    raise damaged_file(_WHAT, path, "it has no sequence number")
+            except ValueError as exc:
+                failures.append(exc)
+                continue
             if meta.get("key") != self.key:
                 raise ValueError(
                     f"The checkpoint in {self.folder!r} was written for other training data or "
                     "parameters; use another folder, or resume=False to start over.")
-            history = {k: reader.read(f"history_{k}").tolist() for k in _HISTORY_KEYS}
-            kernels = (reader.read("lift_kernels") if "lift_kernels.npy" in reader.names
-                       else None)
-        finally:
-            reader.close()
-        self.files = [tuple(entry) for entry in meta["files"]]
-        layers = [layer for start, _, name, kinds in self.files
-                  for layer in self._map(name, start, kinds)]
-        if len(layers) != meta["n_done"]:
-            raise ValueError(f"The checkpoint in {self.folder!r} is inconsistent: "
-                             f"{len(layers)} layers on disk, {meta['n_done']} recorded.")
-        features = _checked_features(os.path.join(self.folder, meta["features"]),
-                                     meta["features_sha256"])
-        return SimpleNamespace(layers=layers, history=history, features=features,
-                               lift_kernels=kernels)
+            candidates.append((meta["seq"], path, meta, arrays))
+        for seq, path, meta, arrays in sorted(candidates, key=lambda c: -c[0]):
+            try:
+                state = self._adopt(path, meta, arrays)
+            except ValueError as exc:
+                failures.append(exc)
+                continue
+            except (KeyError, TypeError, IndexError) as exc:
+                failures.append(damaged_file(_WHAT, path, f"it is inconsistent ({exc!r})"))
+                continue
+            self._seq = seq
+            # The next synced state goes to the other slot than the newest synced one.
+            synced = [c for c in candidates if os.path.basename(c[1]).startswith("synced")]
+            newest = max(synced, key=lambda c: c[0])[1] if synced else self._path(_SLOTS[3])
+            self._n_synced = 1 if newest == self._path(_SLOTS[2]) else 0
+            return state
+        if failures:
+            raise failures[0]
+        return None
+
+    def _adopt(self, path, meta, arrays):
+        self._open_files(meta["layout"])
+        try:
+            if meta["record_bytes"] != self._records.row_shape[0]:
+                raise damaged_file(_WHAT, path, "its record size does not match its layout")
+            self._records.adopt(*meta["layers"])
+            n = self._records.rows
+            layers = LayerStack.from_arrays(self._layout, self._part_views(), n)
+            start = self._history_offset
+            rows = np.array(self._records.view()[:, start:start + 8 * len(_HISTORY_KEYS)]
+                            .view(np.float64))
+        except BaseException:
+            self._layout, self._offsets, self._records = None, None, None
+            raise
+        history = {key: rows[:, i].tolist() for i, key in enumerate(_HISTORY_KEYS)}
+        lift = arrays.get("lift_kernels")
+        return SimpleNamespace(layers=layers, history=history, features=arrays["features"],
+                               lift_kernels=None if lift is None else np.array(lift))

@@ -4,8 +4,8 @@ Examples
 --------
 A 2000-layer net on the 2D Gaussian mixture, saved to a model file::
 
-    redunet build --layers 2000 --output model.npz
-    redunet evaluate model.npz                # held-out samples (seed 1)
+    redunet build --layers 2000 --output model.rdn
+    redunet evaluate model.rdn                # held-out samples (seed 1)
     redunet experiment rotation-mnist --out-dir runs/rotation
 
 Errors (bad arguments, unreadable files, invalid data) end the program with
@@ -277,13 +277,13 @@ def _parser():
     _add_net_options(build, layers=2000)
     build.add_argument("--arch", choices=("vector", "fourier1d", "fourier2d"), default="vector",
                        help="architecture (default: %(default)s)")
-    build.add_argument("--output", metavar="MODEL.npz", help="save the model to this file")
+    build.add_argument("--output", metavar="MODEL.rdn", help="save the model to this file")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
     long_builds = build.add_argument_group("long builds and large data")
     long_builds.add_argument("--checkpoint", metavar="DIR",
                              help="write the layers to DIR as they are built (atomically)")
     long_builds.add_argument("--checkpoint-every", type=int, default=50, metavar="N",
-                             help="layers per checkpoint file (default: %(default)s)")
+                             help="layers between checkpoints (default: %(default)s)")
     long_builds.add_argument("--resume", action="store_true",
                              help="continue the build found in --checkpoint DIR")
     long_builds.add_argument("--chunk-size", type=int, default=None, metavar="N",

@@ -99,10 +99,8 @@ class Checkpointing(Hook):
         self.lift_kernels = lift_kernels
 
     def _write(self, layers, history, executor):
-        n = len(layers)
-        # entry l of the history is the input of layer l: a checkpoint holds one per layer
-        done = {key: list(history[key][:n]) for key in HISTORY_KEYS}
-        self.store.write(layers, done, executor.chunks(), self.lift_kernels)
+        # entry l of the history is the input of layer l: the store keeps one per layer
+        self.store.write(layers, history, executor.chunks(), self.lift_kernels)
 
     def layer_added(self, layers, history, executor):
         if self.store.due(len(layers)):

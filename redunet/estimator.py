@@ -21,6 +21,7 @@ from .checkpoint import Checkpoint, fingerprint
 from .classifier import NearestSubspace, accuracy
 from .construction import Checkpointing, ProgressBar, ToleranceStop, construct
 from .lift import Lift1D, Lift2D
+from .stack import LayerStack
 from .distributed import is_dask_array
 from .input_stage import LAYOUTS as _LAYOUTS, NDIM as _NDIM, InputStage
 from .layer import apply_layer
@@ -91,8 +92,8 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
     ----------
     classes_ : ndarray of shape (K,)
         Sorted unique training labels.
-    layers_ : list of Layer
-        The operators of every layer.
+    layers_ : LayerStack
+        The operators of every layer (a sequence of ``Layer``, stored stacked).
     n_layers_ : int
         Number of layers built.
     history_ : dict of ndarray of shape (n_layers_ + 1,)
@@ -229,11 +230,11 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
         y : array_like of shape (n_samples,)
             Labels of any sortable type.
         checkpoint : str or path, optional
-            Folder where the layers are written every ``checkpoint_every`` layers
-            (atomically, see :mod:`redunet.checkpoint`).  Written layers are then
-            memory-mapped from disk, so memory does not grow with depth.
+            Folder to which the layers are appended every ``checkpoint_every`` layers
+            (see :mod:`redunet.checkpoint`).  Written layers are then memory-mapped
+            from disk, so memory and open files do not grow with depth.
         checkpoint_every : int, default=50
-            Layers per checkpoint file.
+            Layers between checkpoints (each appends the new layers to the folder).
         resume : bool, default=False
             Continue from the last complete checkpoint in ``checkpoint`` (same data
             and parameters required); the result equals an uninterrupted build.
@@ -271,7 +272,7 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
             stage, X, Z = self._begin(X)                     # X validated from here on
             classes, y_index = check_labels(y, X.shape[0])
         self.classes_ = classes
-        layers, history = [], {"rate": [], "compression": [], "delta_r": []}
+        layers, history = LayerStack(), {"rate": [], "compression": [], "delta_r": []}
         store = restored = None
         if checkpoint is not None:
             key = fingerprint(X, y_index, classes, self.get_params(deep=True))
@@ -391,7 +392,7 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     # -- model files ------------------------------------------------------------------------------
     def save(self, path):
-        """Write the fitted model to one ``.npz`` file (atomic; no pickle). See :mod:`redunet.model_io`."""
+        """Write the fitted model to one file (atomic; checksummed; no pickle). See :mod:`redunet.model_io`."""
         from .model_io import save_model
         self._check_fitted()
         save_model(self, path)

@@ -160,7 +160,7 @@ def test_build_checkpoint_and_resume_from_the_command_line(tmp_path, capsys):
     base = ["build", "--n-per-class", "20", "--quiet", "--checkpoint", str(folder),
             "--checkpoint-every", "5"]
     assert main(base + ["--layers", "12"]) == 0
-    assert (folder / "state.npz").exists()
+    assert (folder / "state1.rdn").exists()
     assert main(base + ["--layers", "30", "--resume", "--output", str(tmp_path / "m.npz")]) == 0
     from redunet import ReduNet
     from redunet.datasets import gaussian_mixture_2d
