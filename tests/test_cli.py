@@ -177,7 +177,7 @@ def test_build_streaming_and_bad_combinations(tmp_path, capsys):
     assert "delta_R last" in capsys.readouterr().out
     assert main(["build", "--n-per-class", "20", "--layers", "5", "--quiet", "--chunk-size", "7",
                  "--checkpoint", str(tmp_path), "--checkpoint-every", "2"]) == 0
-    assert (tmp_path / "state.npz").exists()
+    assert (tmp_path / "layers.bin").exists()
     capsys.readouterr()
     pytest.importorskip("distributed")
     assert main(["build", "--n-per-class", "20", "--layers", "5", "--quiet", "--chunk-size", "7",
