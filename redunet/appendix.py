@@ -100,7 +100,7 @@ def rate_reduction_optimum(class_sizes, dim, eps):
     ``d``).  This is the MCR^2 optimum of Yu et al. (2020, Theorem 2.1) when its
     conditions hold (classes of full rank ``r_j`` with equal singular values);
     for two classes on the circle (``d = K = 2``) it is
-    ``log(11)/2 - log(21)/4 = 0.8756`` at ``eps = 0.1``.
+    ``log(11) - log(21)/2 = 0.8756`` at ``eps = 0.1``.
     """
     sizes = np.asarray(class_sizes, dtype=float)
     check_parameter("rate_reduction_optimum", "dim", dim, "positive_int")
