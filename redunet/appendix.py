@@ -191,7 +191,10 @@ def _evaluation_protocol(net, X_train, y_train, X_test, y_test, shifted=None):
 def _write_json_atomic(path, data):
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
     try:
+        os.chmod(tmp, 0o666 & ~umask)           # as an ordinary new file, not mkstemp's 0600
         with os.fdopen(fd, "w") as fh:
             json.dump(data, fh, indent=2)
             fh.write("\n")
@@ -434,17 +437,18 @@ def _invariant_run(name, params, net, X_train, y_train, X_test, y_test, X_shift,
             net.lift_.transform(X_train), y_train, title="|cos| of lifted inputs"),
         "similarity_features.png": lambda: plot_similarity(
             Z_train, y_train, title=f"|cos| of features after {net.n_layers_} layers"),
-        "invariance.png": (invariance_figure(accuracy, results) if invariance_figure else
-                           lambda: plot_invariance(accuracy, shifts=shifts,
-                                                   reference=results["shifted_unshifted_accuracy"])),
+        "invariance.png": (
+            invariance_figure(accuracy, results) if invariance_figure else
+            lambda: plot_invariance(accuracy, shifts=shifts,
+                                    reference=results["shifted_unshifted_accuracy"])),
     }
     return _finish(results, out_dir, figures, keep_checkpoint)
 
 
 def sinusoid_experiment(n_per_class=400, length=150, noise=0.1, out_channels=7, kernel_size=3,
                         n_layers=2000, eta=0.1, eps=0.1, lmbda=5000.0, seed=0,
-                        n_shift_per_class=5, shift_stride=5, dtype="float64", out_dir=None, resume=True,
-                        checkpoint_every=100, keep_checkpoint=False, verbose=False):
+                        n_shift_per_class=5, shift_stride=5, dtype="float64", out_dir=None,
+                        resume=True, checkpoint_every=100, keep_checkpoint=False, verbose=False):
     """Shift-invariant ReduNet on sine versus square waves (the authors' ``sinusoid.py``, data 7).
 
     Parameters
@@ -486,8 +490,8 @@ def sinusoid_experiment(n_per_class=400, length=150, noise=0.1, out_channels=7, 
                   n_layers=n_layers, eta=eta, eps=eps, lmbda=lmbda, dtype=dtype,
                   verbose=verbose)
     return _invariant_run("sinusoids", params, net, X_train, y_train, X_test, y_test, X_shift,
-                          y_shift, np.arange(0, length, shift_stride), cyclic_shift, out_dir, resume,
-                          checkpoint_every, keep_checkpoint, verbose,
+                          y_shift, np.arange(0, length, shift_stride), cyclic_shift, out_dir,
+                          resume, checkpoint_every, keep_checkpoint, verbose,
                           extra={"n_train": len(y_train), "n_test": len(y_test)})
 
 

@@ -1,4 +1,4 @@
-"""Command-line parsers of the appendix runs (``redunet experiment iris ...``) and ``redunet paper``.
+"""Command-line parsers of the appendix runs (``redunet experiment iris``) and ``redunet paper``.
 
 Each appendix subcommand stores its runner in ``args.run`` (a function of the
 parsed arguments returning the results dict); ``redunet.cli`` prints the table.

@@ -32,7 +32,7 @@ def _without_timing(results):
 
 # --------------------------------------------------------------------------- the optimum
 def _orthogonal_features(sizes, dims, dim):
-    """Unit-norm features: class j repeats the basis vectors of its own block of ``dims[j]`` axes."""
+    """Unit-norm features: class j repeats the basis vectors of its own block of dims[j] axes."""
     rows, labels, offset = [], [], 0
     for j, (m_j, r_j) in enumerate(zip(sizes, dims)):
         basis = np.eye(dim)[offset:offset + r_j]
@@ -268,6 +268,33 @@ def test_translation_2class_run_is_invariant(tmp_path, mnist_available):
 
 
 # --------------------------------------------------------------------------- command line
+@pytest.mark.parametrize("name, options", [
+    ("iris", ["--layers", "--eta", "--test-size", "--random-state", "--no-resume",
+              "--keep-checkpoint", "--out-dir"]),
+    ("mice", ["--data-file", "--test-size", "--checkpoint-every"]),
+    ("sinusoids", ["--n-per-class", "--time", "--noise", "--channels", "--kernel-size",
+                   "--shift-stride"]),
+    ("rotation-mnist-2class", ["--classes", "--radii", "--angles", "--mnist-dir",
+                               "--shift-per-class"]),
+    ("translation-mnist-2class", ["--classes", "--channels", "--mnist-dir", "--dtype"]),
+])
+def test_help_of_the_appendix_runs(capsys, name, options):
+    assert main(["experiment", name, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert all(option in out for option in options)
+
+
+def test_experiment_sinusoids_prints_its_table(tmp_path, capsys):
+    assert main(["experiment", "sinusoids", "--layers", "3", "--n-per-class", "4", "--time",
+                 "12", "--channels", "2", "--quiet", "--out-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    saved = _read(tmp_path / "results.json")
+    table = dict(line.split(None, 1) for line in out.splitlines())
+    assert table["n_changed_predictions"] == str(saved["n_changed_predictions"]) == "0"
+    assert float(table["delta_r_last"]) == pytest.approx(saved["delta_r_last"], rel=1e-5)
+    assert saved["n_layers_built"] == 3 and saved["params"]["length"] == 12
+
+
 def test_mice_without_its_file_says_where_to_get_it(capsys):
     assert main(["experiment", "mice", "--quiet"]) == 2
     err = capsys.readouterr().err
