@@ -173,6 +173,7 @@ def _history_summary(net, build_seconds, start_layer):
         "rate_last": float(net.history_["rate"][-1]),
         "compression_last": float(net.history_["compression"][-1]),
         "n_delta_r_decreases": int(np.count_nonzero(steps < 0)),
+        "delta_r_largest_drop": float(max(0.0, -steps.min())) if steps.size else 0.0,
         "build_seconds": build_seconds,
         "resumed_from_layer": start_layer,
     }
@@ -316,7 +317,8 @@ def iris_experiment(n_layers=4000, eta=0.1, eps=0.1, lmbda=5000.0, test_size=0.3
     dict
         ``params``, ``n_layers_built``, ``delta_r_first``, ``delta_r_last``,
         ``delta_r_max``, ``rate_last``, ``compression_last``,
-        ``n_delta_r_decreases`` (layers where ``delta_R`` fell),
+        ``n_delta_r_decreases`` (layers where ``delta_R`` fell, if only by
+        rounding on a plateau) and ``delta_r_largest_drop`` (the largest fall),
         ``delta_r_optimum`` and ``delta_r_optimum_dims`` (see
         :func:`rate_reduction_optimum`, for the training class sizes),
         ``delta_r_fraction_of_optimum``, ``build_seconds``,

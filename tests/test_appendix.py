@@ -192,6 +192,9 @@ def test_iris_results_agree_with_a_rebuilt_net_and_the_objective(tmp_path):
     optimum = rate_reduction_optimum(np.bincount(y_train), 4, 0.1)["value"]
     assert results["delta_r_optimum"] == pytest.approx(optimum)
     assert results["delta_r_first"] < results["delta_r_last"] < optimum
+    history = net.history_["delta_r"]
+    assert results["n_delta_r_decreases"] == np.count_nonzero(np.diff(history) < 0)
+    assert results["delta_r_largest_drop"] == pytest.approx(max(0, -np.diff(history).min()))
     assert (tmp_path / "checkpoint" / "state.npz").is_file()     # kept on request
     # a shallower rerun in the same folder builds again instead of reusing deeper layers
     shallow = iris_experiment(n_layers=5, out_dir=tmp_path)
