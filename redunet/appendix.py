@@ -146,11 +146,11 @@ def _layers_done(folder):
         return 0
 
 
-def _build(net, X, y, out_dir, resume, checkpoint_every):
+def _build(net, X, y, out_dir, resume, checkpoint_every, checkpoint=True):
     """Fit ``net``, checkpointed into ``out_dir/checkpoint``; (seconds, layers resumed from)."""
     start_layer = 0
     kwargs = {}
-    if out_dir is not None:
+    if out_dir is not None and checkpoint:
         folder = Path(out_dir) / _CHECKPOINT
         start_layer = _layers_done(folder) if resume else 0
         if start_layer > net.n_layers or (not resume and folder.exists()):
@@ -258,10 +258,12 @@ def _counts(y):
 # --------------------------------------------------------------------------- vector runs
 
 def _vector_run(name, params, X_train, y_train, X_test, y_test, n_layers, eta, eps, lmbda,
-                out_dir, resume, checkpoint_every, keep_checkpoint, verbose, extra=None):
+                out_dir, resume, checkpoint_every, keep_checkpoint, verbose, extra=None,
+                checkpoint=True):
     net = ReduNet(arch="vector", n_layers=n_layers, eta=eta, eps=eps, lmbda=lmbda,
                   verbose=verbose)
-    build_seconds, start_layer = _build(net, X_train, y_train, out_dir, resume, checkpoint_every)
+    build_seconds, start_layer = _build(net, X_train, y_train, out_dir, resume, checkpoint_every,
+                                        checkpoint)
     train_accuracy, Z_train = _train_pass(net, X_train, y_train)
     optimum = rate_reduction_optimum(_counts(y_train), X_train.shape[1], eps)
     results = {
@@ -289,7 +291,7 @@ def _vector_run(name, params, X_train, y_train, X_test, y_test, n_layers, eta, e
 
 def iris_experiment(n_layers=4000, eta=0.1, eps=0.1, lmbda=5000.0, test_size=0.3,
                     random_state=42, out_dir=None, resume=True, checkpoint_every=100,
-                    keep_checkpoint=False, verbose=False):
+                    keep_checkpoint=False, checkpoint=True, verbose=False):
     """Vector ReduNet on the iris flowers (4 features, 3 classes), the paper's appendix run.
 
     Parameters
@@ -309,6 +311,9 @@ def iris_experiment(n_layers=4000, eta=0.1, eps=0.1, lmbda=5000.0, test_size=0.3
         Layers per checkpoint file.
     keep_checkpoint : bool, default=False
         Keep ``out_dir/checkpoint`` (the layers) once ``results.json`` is written.
+    checkpoint : bool, default=True
+        Checkpoint the build into ``out_dir/checkpoint`` (False: build in memory;
+        a killed run then starts over).
     verbose : bool, default=False
         Progress bar over the layers.
 
@@ -335,7 +340,8 @@ def iris_experiment(n_layers=4000, eta=0.1, eps=0.1, lmbda=5000.0, test_size=0.3
     X_train, X_test = _normalized_rows(X_train), _normalized_rows(X_test)
     return _vector_run("iris", params, X_train, y_train, X_test, y_test, n_layers, eta, eps,
                        lmbda, out_dir, resume, checkpoint_every, keep_checkpoint, verbose,
-                       extra={"n_train": len(y_train), "n_test": len(y_test)})
+                       extra={"n_train": len(y_train), "n_test": len(y_test)},
+                       checkpoint=checkpoint)
 
 
 def _fill_and_scale(X_train, X_test):
@@ -354,7 +360,7 @@ def _fill_and_scale(X_train, X_test):
 
 def mice_experiment(data_file, n_layers=4000, eta=0.1, eps=0.1, lmbda=5000.0, test_size=0.3,
                     random_state=42, out_dir=None, resume=True, checkpoint_every=100,
-                    keep_checkpoint=False, verbose=False):
+                    keep_checkpoint=False, checkpoint=True, verbose=False):
     """Vector ReduNet on the UCI Mice Protein Expression data (77 proteins, 8 classes).
 
     Parameters
@@ -397,7 +403,7 @@ def mice_experiment(data_file, n_layers=4000, eta=0.1, eps=0.1, lmbda=5000.0, te
     X_train, X_test = _normalized_rows(X_train), _normalized_rows(X_test)
     return _vector_run("mice", params, X_train, y_train, X_test, y_test, n_layers, eta, eps,
                        lmbda, out_dir, resume, checkpoint_every, keep_checkpoint, verbose,
-                       extra=extra)
+                       extra=extra, checkpoint=checkpoint)
 
 
 # --------------------------------------------------------------------------- invariant runs
@@ -410,8 +416,9 @@ def _per_class_head(X, y, n):
 
 def _invariant_run(name, params, net, X_train, y_train, X_test, y_test, X_shift, y_shift,
                    shifts, shift, out_dir, resume, checkpoint_every, keep_checkpoint, verbose,
-                   extra=None, invariance_figure=None):
-    build_seconds, start_layer = _build(net, X_train, y_train, out_dir, resume, checkpoint_every)
+                   extra=None, invariance_figure=None, checkpoint=True):
+    build_seconds, start_layer = _build(net, X_train, y_train, out_dir, resume, checkpoint_every,
+                                        checkpoint)
     start = time.perf_counter()
     train_accuracy, Z_train = _train_pass(net, X_train, y_train)
     unshifted = net.predict(X_shift)
@@ -450,7 +457,8 @@ def _invariant_run(name, params, net, X_train, y_train, X_test, y_test, X_shift,
 def sinusoid_experiment(n_per_class=400, length=150, noise=0.1, out_channels=7, kernel_size=3,
                         n_layers=2000, eta=0.1, eps=0.1, lmbda=5000.0, seed=0,
                         n_shift_per_class=5, shift_stride=5, dtype="float64", out_dir=None,
-                        resume=True, checkpoint_every=100, keep_checkpoint=False, verbose=False):
+                        resume=True, checkpoint_every=100, keep_checkpoint=False, checkpoint=True,
+                        verbose=False):
     """Shift-invariant ReduNet on sine versus square waves (the authors' ``sinusoid.py``, data 7).
 
     Parameters
@@ -494,7 +502,8 @@ def sinusoid_experiment(n_per_class=400, length=150, noise=0.1, out_channels=7, 
     return _invariant_run("sinusoids", params, net, X_train, y_train, X_test, y_test, X_shift,
                           y_shift, np.arange(0, length, shift_stride), cyclic_shift, out_dir,
                           resume, checkpoint_every, keep_checkpoint, verbose,
-                          extra={"n_train": len(y_train), "n_test": len(y_test)})
+                          extra={"n_train": len(y_train), "n_test": len(y_test)},
+                       checkpoint=checkpoint)
 
 
 def _two_class_mnist(owner, classes, n_train_per_class, n_test_per_class, paper_train,
@@ -531,7 +540,7 @@ def rotation_mnist_2class_experiment(classes=(0, 1), n_train_per_class=None,
                                      eps=0.1, lmbda=5000.0, seed=0, n_shift_per_class=10,
                                      shift_stride=5, dtype="float64", mnist_path=None,
                                      out_dir=None, resume=True, checkpoint_every=100,
-                                     keep_checkpoint=False, verbose=False):
+                                     keep_checkpoint=False, checkpoint=True, verbose=False):
     """Rotation-invariant ReduNet on two MNIST digits (the authors' ``mnist1d.py`` run).
 
     Parameters
@@ -583,7 +592,8 @@ def rotation_mnist_2class_experiment(classes=(0, 1), n_train_per_class=None,
     return _invariant_run("rotation-mnist-2class", params, net, X_train, y_train, X_test, y_test,
                           X_shift, y_shift, np.arange(0, n_angles, shift_stride), cyclic_shift,
                           out_dir, resume, checkpoint_every, keep_checkpoint, verbose,
-                          extra={"data": note, "n_train": len(y_train), "n_test": len(y_test)})
+                          extra={"data": note, "n_train": len(y_train), "n_test": len(y_test)},
+                          checkpoint=checkpoint)
 
 
 def translation_mnist_2class_experiment(classes=(0, 1), n_train_per_class=None,
@@ -592,7 +602,7 @@ def translation_mnist_2class_experiment(classes=(0, 1), n_train_per_class=None,
                                         n_shift_per_class=10, shift_stride=7, dtype="float64",
                                         mnist_path=None, out_dir=None, resume=True,
                                         checkpoint_every=100, keep_checkpoint=False,
-                                        verbose=False):
+                                        checkpoint=True, verbose=False):
     """Translation-invariant ReduNet on two MNIST digits (the authors' ``mnist2d.py`` run).
 
     Parameters
@@ -646,4 +656,4 @@ def translation_mnist_2class_experiment(classes=(0, 1), n_train_per_class=None,
                           lambda X, s: translate2d(X, int(s[0]), int(s[1])), out_dir, resume,
                           checkpoint_every, keep_checkpoint, verbose,
                           extra={"data": note, "n_train": len(y_train), "n_test": len(y_test)},
-                          invariance_figure=heat_map)
+                          invariance_figure=heat_map, checkpoint=checkpoint)

@@ -29,6 +29,8 @@ def _common(parser, layers, eta, lmbda=5000.0):
                      help="layers per checkpoint file (default: %(default)s)")
     run.add_argument("--keep-checkpoint", action="store_true",
                      help="keep DIR/checkpoint (the layers) after the results are written")
+    run.add_argument("--no-checkpoint", action="store_true",
+                     help="build in memory (a killed run starts over)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -36,7 +38,7 @@ def _run_kwargs(args):
     return dict(n_layers=args.layers, eta=args.eta, eps=args.eps, lmbda=args.lmbda,
                 out_dir=args.out_dir, resume=not args.no_resume,
                 checkpoint_every=args.checkpoint_every, keep_checkpoint=args.keep_checkpoint,
-                verbose=not args.quiet)
+                checkpoint=not args.no_checkpoint, verbose=not args.quiet)
 
 
 def _mnist_options(parser, paper_size, channels, kernel_size, n_shift, stride):
@@ -169,7 +171,8 @@ def add_appendix_parsers(subparsers):
 def _paper(args):
     from .paper import run_paper
     report = run_paper(args.out_dir, quick=args.quick, mnist_dir=args.mnist_dir,
-                       mice_file=args.mice_file, only=args.only, verbose=not args.quiet)
+                       mice_file=args.mice_file, only=args.only, verbose=not args.quiet,
+                       checkpoint=not args.no_checkpoint)
     for name, entry in report["experiments"].items():
         r = entry["results"]
         reused = " (reused)" if entry["skipped"] else ""
@@ -197,5 +200,7 @@ def add_paper_parser(commands):
                              "the mice run is left out")
     parser.add_argument("--only", nargs="+", metavar="NAME",
                         help="run only these experiments (e.g. iris sinusoids)")
+    parser.add_argument("--no-checkpoint", action="store_true",
+                        help="build the appendix nets in memory (a killed build starts over)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(handler=_paper)

@@ -109,7 +109,8 @@ def _completed(folder, kwargs):
     return results, run
 
 
-def run_paper(out_dir, quick=False, mnist_dir=None, mice_file=None, only=None, verbose=True):
+def run_paper(out_dir, quick=False, mnist_dir=None, mice_file=None, only=None, verbose=True,
+              checkpoint=True):
     """Run every experiment of the paper into ``out_dir`` and write the report.
 
     Parameters
@@ -124,6 +125,9 @@ def run_paper(out_dir, quick=False, mnist_dir=None, mice_file=None, only=None, v
         Run only these experiments (names as in the report); the report covers them.
     verbose : bool, default=True
         A progress bar over the whole run (in layers) and one per build.
+    checkpoint : bool, default=True
+        Checkpoint the appendix builds (False: in memory; a killed build starts
+        over).  Not part of an experiment's arguments: it does not change results.
 
     Returns
     -------
@@ -160,7 +164,8 @@ def run_paper(out_dir, quick=False, mnist_dir=None, mice_file=None, only=None, v
                 seconds, skipped = run["seconds"], True
             else:
                 start = time.perf_counter()
-                results = func(**kwargs, out_dir=folder, verbose=verbose)
+                extra = {} if section == "main" else {"checkpoint": checkpoint}
+                results = func(**kwargs, **extra, out_dir=folder, verbose=verbose)
                 seconds, skipped = time.perf_counter() - start, False
                 _write_json_atomic(folder / "run.json", {"name": name, "kwargs": kwargs,
                                                          "seconds": seconds})

@@ -199,6 +199,9 @@ def test_iris_results_agree_with_a_rebuilt_net_and_the_objective(tmp_path):
     # a shallower rerun in the same folder builds again instead of reusing deeper layers
     shallow = iris_experiment(n_layers=5, out_dir=tmp_path)
     assert shallow["n_layers_built"] == 5 and shallow["resumed_from_layer"] == 0
+    in_memory = iris_experiment(n_layers=5, out_dir=tmp_path / "in-memory", checkpoint=False)
+    assert _without_timing(in_memory) == _without_timing(shallow)
+    assert not (tmp_path / "in-memory" / "checkpoint").exists()
 
 
 # --------------------------------------------------------------------------- invariant runs
