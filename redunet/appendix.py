@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ._validation import check_parameter
+from .checkpoint import committed_layers
 from .datasets import (MNIST_ENV_VAR, balanced_subset, cyclic_shift, load_mice_protein,
                        load_mnist, polar_sample, sinusoid_classes, translate2d)
 from .estimator import ReduNet
@@ -134,25 +135,13 @@ def rate_reduction_optimum(class_sizes, dim, eps):
 
 # --------------------------------------------------------------------------- shared steps
 
-def _layers_done(folder):
-    """Layers recorded in a checkpoint folder's state (0 if none or unreadable)."""
-    state = Path(folder) / "state.npz"
-    if not state.is_file():
-        return 0
-    try:
-        with np.load(state, allow_pickle=False) as archive:
-            return int(json.loads(archive["meta"].tobytes().decode())["n_done"])
-    except (OSError, ValueError, KeyError):
-        return 0
-
-
 def _build(net, X, y, out_dir, resume, checkpoint_every, checkpoint=True):
     """Fit ``net``, checkpointed into ``out_dir/checkpoint``; (seconds, layers resumed from)."""
     start_layer = 0
     kwargs = {}
     if out_dir is not None and checkpoint:
         folder = Path(out_dir) / _CHECKPOINT
-        start_layer = _layers_done(folder) if resume else 0
+        start_layer = committed_layers(folder) if resume else 0
         if start_layer > net.n_layers or (not resume and folder.exists()):
             shutil.rmtree(folder)      # deeper than asked, or a restart: build again
             start_layer = 0

@@ -49,7 +49,7 @@ import numpy as np
 from .arrayfile import damaged_file, encode_arrays, overwrite, read_arrays, sync_folder
 from .stack import LayerStack, layer_layout
 
-__all__ = ["Checkpoint", "fingerprint"]
+__all__ = ["Checkpoint", "committed_layers", "fingerprint"]
 
 # Parameters that do not change the layers built so far (a resumed build may change them).
 _FREE_PARAMS = ("n_layers", "verbose", "tol", "patience", "n_components", "backend")
@@ -80,6 +80,26 @@ def fingerprint(X, y_index, classes, params, rows=4096):
     fixed = {k: repr(v) for k, v in sorted(params.items()) if k not in _FREE_PARAMS}
     digest.update(json.dumps(fixed, sort_keys=True).encode())
     return digest.hexdigest()
+
+
+def committed_layers(folder):
+    """Number of layers of the newest readable state in a checkpoint ``folder`` (0 if none).
+
+    Reads the states' metadata only (no fingerprint check, no layers): for a caller
+    that wants to report how far a build it is about to resume had got.
+    """
+    best = (-1, 0)
+    for name in _SLOTS:
+        path = os.path.join(os.fspath(folder), name)
+        if not os.path.exists(path):
+            continue
+        try:
+            meta, _ = read_arrays(path, mmap=False, what=_WHAT)
+            if meta.get("format") == _FORMAT and meta.get("version") == _VERSION:
+                best = max(best, (int(meta["seq"]), int(meta["layers"][0])))
+        except (ValueError, KeyError, TypeError, IndexError):
+            continue
+    return best[1]
 
 
 def _raw(array):

@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from redunet import Lift1D, ReduNet, estimator, rate_reduction  # noqa: E402
+from redunet import Lift1D, ReduNet, construction, rate_reduction  # noqa: E402
 from redunet.appendix import (_fill_and_scale, iris_experiment, mice_experiment,  # noqa: E402
                               rate_reduction_optimum, rotation_mnist_2class_experiment,
                               sinusoid_experiment, translation_mnist_2class_experiment)
@@ -195,7 +195,7 @@ def test_iris_results_agree_with_a_rebuilt_net_and_the_objective(tmp_path):
     history = net.history_["delta_r"]
     assert results["n_delta_r_decreases"] == np.count_nonzero(np.diff(history) < 0)
     assert results["delta_r_largest_drop"] == pytest.approx(max(0, -np.diff(history).min()))
-    assert (tmp_path / "checkpoint" / "state.npz").is_file()     # kept on request
+    assert (tmp_path / "checkpoint" / "layers.bin").is_file()     # kept on request
     # a shallower rerun in the same folder builds again instead of reusing deeper layers
     shallow = iris_experiment(n_layers=5, out_dir=tmp_path)
     assert shallow["n_layers_built"] == 5 and shallow["resumed_from_layer"] == 0
@@ -225,20 +225,19 @@ def test_sinusoid_run_is_invariant_and_its_delta_r_is_the_objective(tmp_path):
 def test_killed_sinusoid_run_resumes_to_the_same_results(tmp_path, monkeypatch):
     reference = sinusoid_experiment(**TINY_SINUSOID)
     calls = {"n": 0}
-    real_advance = estimator._advance
+    real_record = construction.record
 
-    def killed_after_five_layers(progress, delta_r):
-        if delta_r is not None:
-            calls["n"] += 1
-            if calls["n"] == 5:
-                raise KeyboardInterrupt
-        real_advance(progress, delta_r)
+    def killed_at_the_fifth_layer(history, rate, compression):
+        calls["n"] += 1
+        if calls["n"] == 5:              # 4 layers built, checkpoints after layers 2 and 4
+            raise KeyboardInterrupt
+        real_record(history, rate, compression)
 
-    monkeypatch.setattr(estimator, "_advance", killed_after_five_layers)
+    monkeypatch.setattr(construction, "record", killed_at_the_fifth_layer)
     with pytest.raises(KeyboardInterrupt):
         sinusoid_experiment(**TINY_SINUSOID, out_dir=tmp_path, checkpoint_every=2)
     assert not (tmp_path / "results.json").exists()
-    monkeypatch.setattr(estimator, "_advance", real_advance)
+    monkeypatch.setattr(construction, "record", real_record)
     resumed = sinusoid_experiment(**TINY_SINUSOID, out_dir=tmp_path, checkpoint_every=2)
     assert resumed["resumed_from_layer"] == 4
     assert _without_timing(resumed) == _without_timing(reference)
