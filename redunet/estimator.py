@@ -13,7 +13,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._config import BACKENDS, resolve_backend
+from ._config import BACKENDS, CHUNK_BYTES, resolve_backend
 from ._parallel import single_threaded_blas
 from ._validation import (CONSTRAINTS, FLOAT_DTYPE, check_dtype, check_labels,
                           check_parameter, choices, instance_of)
@@ -40,8 +40,6 @@ def _ndim(X):
         return None
 
 
-# Samples per chunk in transform: bounds the temporaries to about this many bytes.
-_CHUNK_BYTES = 64 * 2**20
 
 
 def _step(layer, V, weights, eta, lmbda, backend):
@@ -100,6 +98,10 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
         ``"rate"``, ``"compression"``, ``"delta_r"`` of the training features
         with the true labels: entry 0 is the input of the first layer, entry
         ``l`` the output of layer ``l``.
+    layer_seconds_ : ndarray of shape (n,)
+        Wall-clock seconds of every layer built by the last call of ``fit``
+        (statistics, operators, update, checkpoint writes); layers restored from
+        a checkpoint are not counted, and a loaded model has none (``n = 0``).
     classifier_ : NearestSubspace
         Fitted on the final training features.
     signal_shape_ : tuple
@@ -295,15 +297,18 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
                                            else stage.lift.kernels_))
             if self.verbose:
                 hooks.append(ProgressBar(self.n_layers, len(layers)))
+            seconds = []
             with single_threaded_blas():
                 self.classifier_ = construct(
                     executor, self.layers_, history, self.n_layers, self.spectrum_.weights,
                     self.eps, resolve_backend(self.backend), NearestSubspace(self.n_components),
-                    y_index, classes, describe=self._describe, hooks=hooks)
+                    y_index, classes, describe=self._describe, hooks=hooks,
+                    seconds=seconds)
         finally:
             executor.close()
         self.history_ = {key: np.array(values) for key, values in history.items()}
         self.n_layers_ = len(self.layers_)
+        self.layer_seconds_ = np.array(seconds)
         return self
 
     def _executor(self, stage, X, Z, y_index, chunk_size, work_dir, dask, fill):
@@ -345,7 +350,7 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
         stage = self.input_stage_
         Z = stage.lifted(stage.validated(X))
         weights = self.spectrum_.weights
-        chunk = max(1, _CHUNK_BYTES // (16 * self.spectrum_.n_frequencies * Z.shape[1]))
+        chunk = max(1, CHUNK_BYTES // (16 * self.spectrum_.n_frequencies * Z.shape[1]))
         parts = []
         with single_threaded_blas():
             for start in range(0, Z.shape[0], chunk):

@@ -148,6 +148,7 @@ def _rebuild(cls, meta, arrays):
     else:
         net.layers_ = LayerStack()
     net.n_layers_ = len(net.layers_)
+    net.layer_seconds_ = np.zeros(0)
     classifier = NearestSubspace(meta["classifier_n_components"])
     classifier.classes_ = net.classes_
     classifier.weights_ = arrays["classifier.weights"]
