@@ -9,6 +9,8 @@
 
 import os
 
+from ._validation import InputError
+
 BACKENDS = ("numba", "numpy")
 
 # -- tunables: change them here only ----------------------------------------------------------
@@ -33,7 +35,7 @@ def default_backend():
     """Backend chosen by the ``REDUNET_BACKEND`` environment variable (default ``"numba"``)."""
     value = os.environ.get("REDUNET_BACKEND", "numba").strip().lower()
     if value not in BACKENDS:
-        raise ValueError(
+        raise InputError(
             f"The REDUNET_BACKEND environment variable must be one of {BACKENDS}. Got {value!r}."
         )
     return value
@@ -44,7 +46,7 @@ def resolve_backend(backend):
     if backend is None:
         return default_backend()
     if backend not in BACKENDS:
-        raise ValueError(
+        raise InputError(
             f"The 'backend' parameter must be one of {BACKENDS} or None. Got {backend!r} instead."
         )
     return backend

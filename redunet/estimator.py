@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._config import BACKENDS, CHUNK_BYTES, resolve_backend
 from ._parallel import single_threaded_blas
-from ._validation import (CONSTRAINTS, FLOAT_DTYPE, check_dtype, check_labels,
+from ._validation import (CONSTRAINTS, InputError, FLOAT_DTYPE, check_dtype, check_labels,
                           check_parameter, choices, instance_of)
 from .checkpoint import Checkpoint, fingerprint
 from .classifier import NearestSubspace, accuracy
@@ -163,11 +163,11 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
         resolve_backend(self.backend)                    # REDUNET_BACKEND when backend=None
         if self.lift is not None:
             if self.arch == "vector":
-                raise ValueError("The 'lift' parameter of ReduNet must be None for arch='vector'; "
+                raise InputError("The 'lift' parameter of ReduNet must be None for arch='vector'; "
                                  "lifting is for the shift-invariant archs.")
             expected = Lift1D if self.arch == "fourier1d" else Lift2D
             if not isinstance(self.lift, expected):
-                raise ValueError(f"The 'lift' parameter of ReduNet must be a {expected.__name__} "
+                raise InputError(f"The 'lift' parameter of ReduNet must be a {expected.__name__} "
                                  f"or None for arch={self.arch!r}. "
                                  f"Got a {type(self.lift).__name__} instead.")
 
@@ -254,17 +254,17 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
         check_parameter("ReduNet.fit", "resume", resume, "bool")
         check_parameter("ReduNet.fit", "chunk_size", chunk_size, "optional_positive_int")
         if resume and checkpoint is None:
-            raise ValueError("The 'resume' argument of ReduNet.fit needs a 'checkpoint' folder.")
+            raise InputError("The 'resume' argument of ReduNet.fit needs a 'checkpoint' folder.")
         dask = is_dask_array(X)
         if dask:
             if chunk_size is not None:
-                raise ValueError("The 'chunk_size' argument of ReduNet.fit does not apply to a "
+                raise InputError("The 'chunk_size' argument of ReduNet.fit does not apply to a "
                                  "dask array (its chunks are the chunks).")
             if is_dask_array(y):
                 y = y.compute()
         if dask or chunk_size is not None:
             if not hasattr(X, "shape") or len(X.shape) != _NDIM[self.arch]:
-                raise ValueError(f"Expected 'X' to be a {_NDIM[self.arch]}D array "
+                raise InputError(f"Expected 'X' to be a {_NDIM[self.arch]}D array "
                                  f"{_LAYOUTS[self.arch]} (e.g. a numpy.memmap or a dask array) "
                                  f"for a chunked fit. Got shape {getattr(X, 'shape', None)}.")
             first = X[:X.chunks[0][0] if dask else chunk_size]

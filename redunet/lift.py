@@ -18,7 +18,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._config import CHUNK_BYTES, LIFT_MAX_CHUNK, fft_workers
-from ._validation import CONSTRAINTS, check_array
+from ._validation import CONSTRAINTS, InputError, check_array
 
 __all__ = ["Lift1D", "Lift2D"]
 
@@ -65,14 +65,14 @@ class _BaseLift(TransformerMixin, BaseEstimator):
         """Every kernel extent must fit in the signal's extent along its cyclic axis."""
         for name, k, n in zip(self._axis_names, kernels.shape[2:], X.shape[2:]):
             if k > n:
-                raise ValueError(
+                raise InputError(
                     f"The kernel size given by {source} ({k}) exceeds the {name} of 'X' ({n}); "
                     f"got 'X' of shape {X.shape}. Use a smaller kernel or longer signals."
                 )
 
     def _check_channels(self, X, expected, against):
         if X.shape[1] != expected:
-            raise ValueError(
+            raise InputError(
                 f"Expected 'X' to have {expected} channels (axis 1) {against}. "
                 f"Got {X.shape[1]} channels (shape {X.shape}) instead."
             )
