@@ -54,7 +54,8 @@ for _path in (TESTS_DIR, REPO_DIR):
 __all__ = ["measure", "best_of", "Probe", "MemoryProbe", "machine_info", "write_results",
            "finish", "markdown_table", "fmt_time", "fmt_mb", "fmt_ratio", "fmt_bytes",
            "saved_model_bytes", "net_summary", "reference_summary", "layer_time_summary",
-           "compare", "library_vs_reference", "delta_r_text", "warm_up", "base_parser", "cli_main", "set_child_threads",
+           "compare", "library_vs_reference", "delta_r_text", "warm_up", "fit_library",
+           "fit_reference", "base_parser", "cli_main", "set_child_threads",
            "child_threads_note", "targets_markdown", "PARAMS", "COLUMNS"]
 
 # The hyper-parameters of every benchmark (the paper's).
@@ -299,6 +300,25 @@ def warm_up(arch, dtype="float64", chunked=False):
         net.fit(X, y)
         if chunked:
             net.fit(X, y, chunk_size=5)
+
+
+def fit_library(probe, arch, Z, y, n_layers):
+    """A case's body: ``ReduNet(arch=arch)`` fitted on ``Z`` in section ``"fit"``; its
+    :func:`net_summary` and final features."""
+    from redunet import ReduNet
+    warm_up(arch)
+    with probe.section("fit"):
+        net = ReduNet(arch=arch, n_layers=n_layers, **PARAMS).fit(Z, y)
+    return {**net_summary(net), "arrays": {"features": net.transform(Z)}}
+
+
+def fit_reference(probe, name, Z, y, n_layers):
+    """A case's body: the straightforward ``name`` of ``tests/naive.py`` on ``Z`` in section
+    ``"fit"``; its :func:`reference_summary` and final features."""
+    import naive
+    with probe.section("fit"):
+        out, layers, history = getattr(naive, name)(Z, y, n_layers, **PARAMS)
+    return {**reference_summary(layers, history), "arrays": {"features": out}}
 
 
 def saved_model_bytes(net):

@@ -27,8 +27,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (COLUMNS, PARAMS, VERSUS_NOTE, best_of, child_threads_note,  # noqa: E402
-                     cli_main, delta_r_text, finish, fmt_bytes, fmt_ratio,
-                     library_vs_reference, markdown_table, net_summary, reference_summary,
+                     cli_main, delta_r_text, finish, fit_library, fit_reference, fmt_bytes,
+                     fmt_ratio, library_vs_reference, markdown_table, net_summary,
                      saved_model_bytes, targets_markdown, warm_up)
 
 NAME = "bench_fourier1d"
@@ -66,23 +66,12 @@ def case_paper(probe, data, channels, kernel_size, n_layers, n_new):
 
 def case_library(probe, data, channels, kernel_size, n_layers):
     """The library on pre-lifted data (same input as the straightforward variants)."""
-    from redunet import ReduNet
-
-    Z, y = _lifted(data, channels, kernel_size)
-    warm_up("fourier1d")
-    with probe.section("fit"):
-        net = ReduNet(arch="fourier1d", n_layers=n_layers, **PARAMS).fit(Z, y)
-    return {**net_summary(net), "arrays": {"features": net.transform(Z)}}
+    return fit_library(probe, "fourier1d", *_lifted(data, channels, kernel_size), n_layers)
 
 
 def case_reference(probe, data, channels, kernel_size, n_layers, name):
     """``name`` of ``tests/naive.py`` on the same lifted data."""
-    import naive
-
-    Z, y = _lifted(data, channels, kernel_size)
-    with probe.section("fit"):
-        out, layers, history = getattr(naive, name)(Z, y, n_layers, **PARAMS)
-    return {**reference_summary(layers, history), "arrays": {"features": out}}
+    return fit_reference(probe, name, *_lifted(data, channels, kernel_size), n_layers)
 
 
 def run(quick=False, repeat=None, threads=None):

@@ -25,8 +25,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (COLUMNS, PARAMS, VERSUS_NOTE, best_of, child_threads_note,  # noqa: E402
-                     cli_main, delta_r_text, finish, fmt_bytes, fmt_mb, fmt_ratio, fmt_time,
-                     library_vs_reference, markdown_table, net_summary, reference_summary,
+                     cli_main, delta_r_text, finish, fit_library, fit_reference, fmt_bytes,
+                     fmt_mb, fmt_ratio, fmt_time,
+                     library_vs_reference, markdown_table, net_summary,
                      saved_model_bytes, targets_markdown, warm_up)
 
 NAME = "bench_fourier2d"
@@ -75,22 +76,13 @@ def case_paper(probe, dtype, n_layers, channels, kernel_size):
 
 
 def case_library(probe, size, channels, kernel_size, n_layers):
-    from redunet import ReduNet
-
-    Z, y = _random_lifted(size, channels, kernel_size)
-    warm_up("fourier2d")
-    with probe.section("fit"):
-        net = ReduNet(arch="fourier2d", n_layers=n_layers, **PARAMS).fit(Z, y)
-    return {**net_summary(net), "arrays": {"features": net.transform(Z)}}
+    return fit_library(probe, "fourier2d", *_random_lifted(size, channels, kernel_size),
+                       n_layers)
 
 
 def case_reference(probe, size, channels, kernel_size, n_layers):
-    from naive import full_spectrum_redunet
-
-    Z, y = _random_lifted(size, channels, kernel_size)
-    with probe.section("fit"):
-        out, layers, history = full_spectrum_redunet(Z, y, n_layers, **PARAMS)
-    return {**reference_summary(layers, history), "arrays": {"features": out}}
+    return fit_reference(probe, "full_spectrum_redunet",
+                         *_random_lifted(size, channels, kernel_size), n_layers)
 
 
 def run(quick=False, repeat=None, threads=None):

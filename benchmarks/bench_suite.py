@@ -36,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (COLUMNS, PARAMS, RESULTS_DIR, best_of, child_threads_note,  # noqa: E402
-                     cli_main, delta_r_text, finish, fmt_bytes, fmt_mb, fmt_ratio, fmt_time,
+                     cli_main, delta_r_text, finish, fmt_ratio, fmt_time,
                      markdown_table, net_summary, saved_model_bytes, warm_up)
 
 NAME = "bench_suite"

@@ -25,8 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (COLUMNS, PARAMS, best_of, child_threads_note, cli_main,  # noqa: E402
-                     delta_r_text, finish, fmt_ratio, fmt_time, markdown_table, net_summary,
-                     reference_summary, saved_model_bytes, targets_markdown, warm_up)
+                     delta_r_text, finish, fit_reference, fmt_ratio, fmt_time, markdown_table,
+                     net_summary, saved_model_bytes, targets_markdown, warm_up)
 
 NAME = "bench_vector"
 HERE = Path(__file__).resolve()
@@ -51,12 +51,7 @@ def case_library(probe, n_per_class, n_layers, backend):
 
 
 def case_straightforward(probe, n_per_class, n_layers):
-    from naive import vector_redunet
-
-    X, y = _data(n_per_class)
-    with probe.section("fit"):
-        Z, layers, history = vector_redunet(X, y, n_layers, **PARAMS)
-    return {**reference_summary(layers, history), "arrays": {"features": Z}}
+    return fit_reference(probe, "vector_redunet", *_data(n_per_class), n_layers)
 
 
 def run(quick=False, repeat=None, threads=None):
