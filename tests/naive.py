@@ -4,7 +4,7 @@ Nothing here imports from ``redunet``: explicit inverses, loops over classes and
 frequencies, ``np.linalg.slogdet`` for log-determinants, dense operators for every
 class.  Updates are vectorized over samples only, so that the benchmarks time what a
 careful user would write from the paper, not a per-sample Python loop.  Every numba
-kernel of ``redunet._kernels`` has its twin here (the ``kernel twins`` section).
+kernel of ``redunet._kernels`` has its twin here (section "kernel twins").
 """
 
 import numpy as np
@@ -57,7 +57,7 @@ def vector_update(Z, E, Cs, gammas, eta, lmbda):
     return new / np.linalg.norm(new, axis=1, keepdims=True)
 
 
-# -- twins of the compiled small vector kernels (redunet._kernels.small_vector_*) ----------------
+# -- kernel twins: one per compiled kernel of redunet._kernels ----------------------------------
 def small_vector_scatters(Z, y_index, K):
     """``S_j = sum_{i in j} z_i z_i^T`` per class, by a loop over samples."""
     d = Z.shape[1]

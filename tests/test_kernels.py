@@ -147,3 +147,11 @@ def test_step_and_normalize_kernel_equals_numpy(complex_, rng):
     expected = naive.step_and_normalize(V, step, shrink, weights, 0.5)
     np.testing.assert_allclose(_kernels.step_and_normalize(V, step.copy(), shrink, weights, 0.5),
                                expected, atol=1e-14)
+
+
+def test_every_compiled_kernel_has_a_numpy_twin():
+    from numba.core.dispatcher import Dispatcher
+    kernels = {name.strip("_").removesuffix("_serial").removesuffix("_parallel")
+               for name, obj in vars(_kernels).items() if isinstance(obj, Dispatcher)}
+    assert {"small_vector_apply", "lowrank_sq_norms", "lower_triangular_inverse"} <= kernels
+    assert sorted(k for k in kernels if not callable(getattr(naive, k, None))) == []
