@@ -1,26 +1,29 @@
-"""Shared machinery of the benchmarks: isolated measurements, machine info, JSON and tables.
+"""Shared machinery of the benchmarks: one memory probe, one way to run a variant, tables.
 
-Every measured variant runs in a fresh Python process (``subprocess``), so that its
+Every measured variant runs in a fresh Python process (:func:`measure`), so that its
 peak memory is its own and not the high-water mark of an earlier variant.  Inside the
-child, a *case* function does its setup (data, warm-up of compiled kernels), then runs
-the work to be measured inside ``probe.section(name)``; each section records
+child, a *case* function ``case(probe, **kwargs) -> dict`` (module level of a benchmark
+script) does its setup (data, :func:`warm_up` of the compiled kernels), then runs the
+work to be measured inside ``probe.section(name)``; each section records
 
 * ``wall_s``: wall-clock time (``time.perf_counter``);
-* ``cpu_s``: user + system CPU time of the process (all threads), a cross-check
-  when other processes share the machine;
-* ``peak_rss_mb``: peak resident set size of the process during the section;
-* ``base_rss_mb``: resident set size at the start of the section (interpreter,
-  imported libraries, data);
-* ``peak_delta_mb``: ``peak_rss_mb - base_rss_mb``, the memory the section itself
-  needed on top of what was already there.
+* ``cpu_s``: user + system CPU time of the process (all threads);
+* ``peak_rss_mb``: peak resident set size of the process during the section, and
+  ``base_rss_mb`` the RSS at its start; ``peak_delta_mb`` is their difference, what the
+  section itself needed on top of what was already there;
+* with ``section(name, sample=True)``, also ``peak_anon_mb`` / ``peak_anon_delta_mb``
+  (anonymous memory, ``RssAnon``: what the process allocated itself, without the pages
+  of memory-mapped files) and ``peak_file_mb`` (file-backed pages, ``RssFile``).
 
-Peak RSS is read from ``VmHWM`` in ``/proc/self/status`` after resetting it by writing
-``5`` to ``/proc/self/clear_refs`` at the start of the section (Linux).  Where that is
-not possible, a thread samples the RSS with ``psutil`` every millisecond (and
-``resource.getrusage`` gives the process-lifetime maximum as a cross-check).
+:class:`MemoryProbe` is the one memory measurement: the kernel's ``VmHWM`` reset through
+``/proc/self/clear_refs`` at the start of a section (Linux), and a thread sampling
+``/proc/self/status`` (or ``psutil`` elsewhere) every 2 ms where that reset is not
+available or anonymous memory is asked for.  Dask workers use the same probe
+(:func:`worker_probe_start`, :func:`worker_probe_read` through ``Client.run``).
 
-A case is ``case(probe, **kwargs) -> dict`` defined at module level of a benchmark
-script; :func:`measure` runs it in a child and returns the sections and the dict.
+A case may return arrays (e.g. final features) under the key ``"arrays"``: they travel
+back through an ``.npz`` file and are compared in the parent.  The straightforward
+references the library is timed against are those of the tests, ``tests/naive.py``.
 """
 
 import argparse
@@ -41,25 +44,43 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
+TESTS_DIR = REPO_DIR / "tests"          # tests/naive.py: the plain references
 
 # Benchmark the checkout this file belongs to (children get it through PYTHONPATH).
-if str(REPO_DIR) not in sys.path:
-    sys.path.insert(0, str(REPO_DIR))
+for _path in (TESTS_DIR, REPO_DIR):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
-__all__ = ["measure", "Probe", "machine_info", "write_results", "markdown_table",
-           "fmt_time", "fmt_mb", "fmt_ratio", "model_io_available", "saved_model_size",
-           "base_parser", "best_of", "set_child_threads", "child_threads_note"]
+__all__ = ["measure", "best_of", "Probe", "MemoryProbe", "machine_info", "write_results",
+           "finish", "markdown_table", "fmt_time", "fmt_mb", "fmt_ratio", "fmt_bytes",
+           "saved_model_bytes", "net_summary", "reference_summary", "layer_time_summary",
+           "compare", "library_vs_reference", "delta_r_text", "warm_up", "fit_library",
+           "fit_reference", "base_parser", "cli_main", "set_child_threads",
+           "child_threads_note", "targets_markdown", "PARAMS", "COLUMNS"]
+
+# The hyper-parameters of every benchmark (the paper's).
+PARAMS = dict(eta=0.5, eps=0.1, lmbda=500.0)
 
 
-# --------------------------------------------------------------------------- memory probes
+# --------------------------------------------------------------------------- memory
 
-def _status_kb(field):
+def _status_mb(*fields):
+    """Fields of ``/proc/self/status`` in MiB (None where unavailable)."""
     try:
         with open("/proc/self/status") as fh:
-            match = re.search(rf"^{field}:\s+(\d+)\s+kB", fh.read(), re.MULTILINE)
+            text = fh.read()
     except OSError:
-        return None
-    return int(match.group(1)) if match else None
+        return [None] * len(fields)
+    found = [re.search(rf"^{field}:\s+(\d+)\s+kB", text, re.MULTILINE) for field in fields]
+    return [int(m.group(1)) / 1024 if m else None for m in found]
+
+
+def _rss_mb():
+    rss, = _status_mb("VmRSS")
+    if rss is not None:
+        return rss
+    import psutil
+    return psutil.Process().memory_info().rss / 2**20
 
 
 def _reset_hwm():
@@ -69,38 +90,60 @@ def _reset_hwm():
             fh.write("5")
     except OSError:
         return False
-    return _status_kb("VmHWM") is not None
+    return _status_mb("VmHWM")[0] is not None
 
 
-def _current_rss_mb():
-    kb = _status_kb("VmRSS")
-    if kb is not None:
-        return kb / 1024
-    import psutil
-    return psutil.Process().memory_info().rss / 2**20
+class MemoryProbe:
+    """Peak memory of this process from :meth:`start` to :meth:`stop`.
 
+    ``sample=False`` uses the kernel's reset peak (``VmHWM``) alone where available;
+    otherwise a daemon thread samples the RSS, ``RssAnon`` and ``RssFile`` every
+    ``interval`` seconds.
+    """
 
-class _Sampler(threading.Thread):
-    """Fallback peak-RSS measurement: sample the RSS every ``interval`` seconds."""
+    def __init__(self, sample=False, interval=2e-3):
+        self.sample, self.interval = sample, interval
+        self._thread = None
 
-    def __init__(self, interval=1e-3):
-        super().__init__(daemon=True)
-        import psutil
-        self._process = psutil.Process()
-        self._interval = interval
-        self._stop_event = threading.Event()
-        self.peak = self._process.memory_info().rss
+    def _read(self):
+        rss, anon, file = _status_mb("VmRSS", "RssAnon", "RssFile")
+        return {"rss": rss if rss is not None else _rss_mb(), "anon": anon, "file": file}
 
-    def run(self):
-        while not self._stop_event.is_set():
-            self.peak = max(self.peak, self._process.memory_info().rss)
-            time.sleep(self._interval)
+    def _update(self):
+        for key, value in self._read().items():
+            if value is not None:
+                self.peak[key] = max(self.peak.get(key, value), value)
+
+    def _loop(self):
+        while not self._stop.wait(self.interval):
+            self._update()
+
+    def start(self):
+        self.hwm = _reset_hwm()
+        self.base = self._read()
+        self.peak = {k: v for k, v in self.base.items() if v is not None}
+        if self.sample or not self.hwm:
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._loop, daemon=True)
+            self._thread.start()
+        return self
 
     def stop(self):
-        self._stop_event.set()
-        self.join()
-        self.peak = max(self.peak, self._process.memory_info().rss)
-        return self.peak / 2**20
+        """``peak_rss_mb``, ``base_rss_mb``, ``peak_delta_mb`` (and the sampled peaks)."""
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = None
+        self._update()
+        peak = _status_mb("VmHWM")[0] if self.hwm else self.peak["rss"]
+        out = {"peak_rss_mb": peak, "base_rss_mb": self.base["rss"],
+               "peak_delta_mb": max(0.0, peak - self.base["rss"]),
+               "memory_method": "VmHWM" if self.hwm else "sampled RSS"}
+        if self.sample and "anon" in self.peak:
+            out.update(peak_anon_mb=self.peak["anon"], start_anon_mb=self.base["anon"],
+                       peak_anon_delta_mb=self.peak["anon"] - self.base["anon"],
+                       peak_file_mb=self.peak["file"])
+        return out
 
 
 class Probe:
@@ -110,31 +153,38 @@ class Probe:
         self.sections = {}
 
     @contextmanager
-    def section(self, name):
+    def section(self, name, sample=False):
         import gc
         gc.collect()
-        use_hwm = _reset_hwm()
-        sampler = None if use_hwm else _Sampler()
-        if sampler is not None:
-            sampler.start()
-        base = _current_rss_mb()
-        cpu_start = os.times()
-        start = time.perf_counter()
+        memory = MemoryProbe(sample).start()
+        cpu_start, start = os.times(), time.perf_counter()
         try:
             yield
         finally:
             wall = time.perf_counter() - start
             cpu_end = os.times()
-            cpu = (cpu_end.user - cpu_start.user) + (cpu_end.system - cpu_start.system)
-            peak = _status_kb("VmHWM") / 1024 if use_hwm else sampler.stop()
             self.sections[name] = {
                 "wall_s": wall,
-                "cpu_s": cpu,
-                "peak_rss_mb": peak,
-                "base_rss_mb": base,
-                "peak_delta_mb": max(0.0, peak - base),
-                "memory_method": "VmHWM" if use_hwm else "psutil-sampling",
-            }
+                "cpu_s": (cpu_end.user - cpu_start.user) + (cpu_end.system - cpu_start.system),
+                **memory.stop()}
+
+
+_WORKER_PROBE = {}
+
+
+def worker_probe_start(interval=0.02):
+    """(Through ``Client.run``) start a sampling :class:`MemoryProbe` in a Dask worker."""
+    _WORKER_PROBE["probe"] = MemoryProbe(sample=True, interval=interval).start()
+    _WORKER_PROBE["cpu"] = sum(os.times()[:2])
+    return True
+
+
+def worker_probe_read():
+    """(Through ``Client.run``) the worker's peaks since :func:`worker_probe_start`, and
+    its CPU seconds."""
+    out = _WORKER_PROBE["probe"].stop()
+    out["cpu_s"] = sum(os.times()[:2]) - _WORKER_PROBE["cpu"]
+    return out
 
 
 # --------------------------------------------------------------------------- subprocesses
@@ -143,24 +193,25 @@ def _child_main(argv):
     """Entry point of the child process: ``--child <file> <case> <kwargs-json> <out-json>``."""
     module_file, case_name, kwargs_json, out_path = argv
     sys.path.insert(0, str(BENCH_DIR))
-    sys.path.insert(0, str(REPO_DIR))
-    spec = importlib.util.spec_from_file_location("_bench_case_module", module_file)
+    spec = importlib.util.spec_from_file_location(Path(module_file).stem, module_file)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module          # workers of a cluster find its functions by name
     spec.loader.exec_module(module)
     probe = Probe()
-    result = getattr(module, case_name)(probe, **json.loads(kwargs_json))
+    result = getattr(module, case_name)(probe, **json.loads(kwargs_json)) or {}
+    arrays = result.pop("arrays", None)
+    if arrays:
+        import numpy as np
+        np.savez(out_path + ".npz", **arrays)
     import resource
-    payload = {
-        "sections": probe.sections,
-        "result": result or {},
-        "process_max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "redunet_git": _git_revision(),
-    }
+    payload = {"sections": probe.sections, "result": result,
+               "process_max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+               "redunet_git": _git_revision()}
     with open(out_path, "w") as fh:
         json.dump(payload, fh, default=_json_default)
 
 
-def measure(module_file, case, timeout=None, env=None, **kwargs):
+def measure(module_file, case, timeout=None, env=None, source=None, **kwargs):
     """Run ``case(probe, **kwargs)`` of ``module_file`` in a fresh interpreter.
 
     Parameters
@@ -173,30 +224,41 @@ def measure(module_file, case, timeout=None, env=None, **kwargs):
         Seconds before the child is killed (``subprocess.TimeoutExpired``).
     env : dict or None
         Extra environment variables for the child.
+    source : str or Path or None
+        Source tree of ``redunet`` to import in the child (default: this checkout).
     **kwargs
         JSON-serializable keyword arguments of the case.
 
     Returns
     -------
     dict
-        ``{"sections": {name: {...}}, "result": {...}, "process_max_rss_mb": float}``.
+        ``{"sections": {name: {...}}, "result": {...}, "process_max_rss_mb": float}``, and
+        ``"arrays"`` (a dict of ndarrays) if the case returned some.
     """
+    root = Path(source or REPO_DIR).resolve()
     child_env = dict(os.environ)
     child_env["PYTHONPATH"] = os.pathsep.join(
-        [str(REPO_DIR)] + [p for p in child_env.get("PYTHONPATH", "").split(os.pathsep) if p])
+        [str(root), str(BENCH_DIR), str(TESTS_DIR)]
+        + [p for p in child_env.get("PYTHONPATH", "").split(os.pathsep) if p])
     child_env.update(_CHILD_ENV)
     child_env.update(env or {})
     with tempfile.TemporaryDirectory(prefix="redunet-bench-") as tmp:
         out_path = os.path.join(tmp, "result.json")
         cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(module_file), case,
                json.dumps(kwargs), out_path]
-        proc = subprocess.run(cmd, env=child_env, timeout=timeout, capture_output=True, text=True)
+        proc = subprocess.run(cmd, env=child_env, timeout=timeout, capture_output=True,
+                              text=True, cwd=root)
         if proc.returncode != 0:
             raise RuntimeError(
                 f"Benchmark case {case!r} of {module_file} failed (exit {proc.returncode}):\n"
                 f"{proc.stderr[-4000:]}")
         with open(out_path) as fh:
-            return json.load(fh)
+            out = json.load(fh)
+        if os.path.exists(out_path + ".npz"):
+            import numpy as np
+            with np.load(out_path + ".npz") as arrays:
+                out["arrays"] = dict(arrays)
+        return out
 
 
 def best_of(module_file, case, repeat=1, **kwargs):
@@ -207,98 +269,140 @@ def best_of(module_file, case, repeat=1, **kwargs):
     """
     runs = [measure(module_file, case, **kwargs) for _ in range(max(1, repeat))]
     out = runs[0]
-    revisions = sorted({str(run.get("redunet_git")) for run in runs})
-    out["result"]["redunet_git"] = ", ".join(revisions)
+    out["result"]["redunet_git"] = ", ".join(sorted({str(r.get("redunet_git")) for r in runs}))
     for name, section in out["sections"].items():
         walls = [run["sections"][name]["wall_s"] for run in runs]
-        section["wall_s"] = min(walls)
-        section["wall_s_all"] = walls
-        section["cpu_s"] = min(run["sections"][name]["cpu_s"] for run in runs)
-        for key in ("peak_rss_mb", "peak_delta_mb"):
-            section[key] = max(run["sections"][name][key] for run in runs)
+        section.update(wall_s=min(walls), wall_s_all=walls,
+                       cpu_s=min(run["sections"][name]["cpu_s"] for run in runs))
+        for key in ("peak_rss_mb", "peak_delta_mb", "peak_anon_mb", "peak_anon_delta_mb"):
+            if key in section:
+                section[key] = max(run["sections"][name][key] for run in runs)
     return out
 
 
-# --------------------------------------------------------------------------- model files
+# --------------------------------------------------------------------------- in the child
 
-def model_io_available():
-    """Whether ``redunet.model_io`` (``ReduNet.save``) exists in this checkout."""
-    sys.path.insert(0, str(REPO_DIR))
-    return importlib.util.find_spec("redunet.model_io") is not None
+def warm_up(arch, dtype="float64", chunked=False):
+    """Load the numba kernels (from the cache) and FFT code of every path of ``arch``: the
+    fused small vector kernels, dense and low-rank operators (and the chunked fit)."""
+    import numpy as np
+    from redunet import Lift1D, Lift2D, ReduNet
+    rng = np.random.default_rng(0)
+    y = np.arange(12) % 2
+    if arch == "vector":
+        nets = [(ReduNet(n_layers=1, dtype=dtype, **PARAMS), rng.standard_normal((12, d)))
+                for d in (2, 12, 30)]
+    else:
+        shape, lift = ((12, 1, 16), Lift1D) if arch == "fourier1d" else ((12, 1, 8, 8), Lift2D)
+        nets = [(ReduNet(arch=arch, n_layers=1, lift=lift(channels, 3), dtype=dtype, **PARAMS),
+                 rng.standard_normal(shape)) for channels in (3, 24)]
+    for net, X in nets:
+        net.fit(X, y)
+        if chunked:
+            net.fit(X, y, chunk_size=5)
 
 
-def saved_model_size(net):
-    """Bytes of ``net.save(...)`` on disk, or ``(None, reason)`` when saving is unavailable."""
-    if not model_io_available():
-        return None, "redunet/model_io.py not present yet: model size skipped"
+def fit_library(probe, arch, Z, y, n_layers):
+    """A case's body: ``ReduNet(arch=arch)`` fitted on ``Z`` in section ``"fit"``; its
+    :func:`net_summary` and final features."""
+    from redunet import ReduNet
+    warm_up(arch)
+    with probe.section("fit"):
+        net = ReduNet(arch=arch, n_layers=n_layers, **PARAMS).fit(Z, y)
+    return {**net_summary(net), "arrays": {"features": net.transform(Z)}}
+
+
+def fit_reference(probe, name, Z, y, n_layers):
+    """A case's body: the straightforward ``name`` of ``tests/naive.py`` on ``Z`` in section
+    ``"fit"``; its :func:`reference_summary` and final features."""
+    import naive
+    with probe.section("fit"):
+        out, layers, history = getattr(naive, name)(Z, y, n_layers, **PARAMS)
+    return {**reference_summary(layers, history), "arrays": {"features": out}}
+
+
+def saved_model_bytes(net):
+    """Bytes of ``net.save(...)`` on disk."""
     with tempfile.TemporaryDirectory(prefix="redunet-model-") as tmp:
-        path = os.path.join(tmp, "model.npz")
-        try:
-            net.save(path)
-        except Exception as exc:          # report, do not hide, a failing save
-            return None, f"net.save failed: {type(exc).__name__}: {exc}"
-        files = [path] if os.path.exists(path) else [
-            os.path.join(tmp, f) for f in os.listdir(tmp)]
-        return sum(os.path.getsize(f) for f in files), None
+        path = os.path.join(tmp, "model.rdn")
+        net.save(path)
+        return os.path.getsize(path)
 
 
-def instrument_classifier():
-    """Accumulate the time spent fitting the nearest-subspace classifier inside ``fit``.
-
-    ``ReduNet.fit`` also fits its classifier, which the straightforward versions do not
-    do; the returned one-element list holds the seconds spent in
-    ``NearestSubspace.fit_spectral`` (wrapped in this process only), so that the
-    comparison can be reported with and without it.
-    """
-    from redunet.classifier import NearestSubspace
-    spent = [0.0]
-    original = NearestSubspace.fit_spectral
-
-    def timed(self, *args, **kwargs):
-        start = time.perf_counter()
-        try:
-            return original(self, *args, **kwargs)
-        finally:
-            spent[0] += time.perf_counter() - start
-
-    NearestSubspace.fit_spectral = timed
-    return spent
+def net_summary(net):
+    """Layers, first and last ``delta_R``, bytes of the operators, per-layer times."""
+    return {"n_layers": net.n_layers_, "delta_r_first": net.history_["delta_r"][0],
+            "delta_r_last": net.history_["delta_r"][-1],
+            "operator_bytes": net.layers_.nbytes,
+            **layer_time_summary(net.layer_seconds_.tolist())}
 
 
-def instrument_layers():
-    """Record the wall time of every layer built by ``ReduNet.fit`` (this process only).
+def reference_summary(layers, history):
+    """:func:`net_summary` of a straightforward version from ``tests/naive.py``."""
+    return {"n_layers": len(layers), "delta_r_first": history[0], "delta_r_last": history[-1],
+            "operator_bytes": _nbytes(layers)}
 
-    Wraps ``redunet.construction.record`` (an internal name, called once per layer
-    with the objective of its input, and once more at the end: if it is gone,
-    returns None and the per-layer times are simply not reported); a layer's time
-    runs from one call to the next.  A rising time per layer at fixed sizes points
-    at numerical trouble such as subnormal arithmetic.
-    """
-    import redunet.construction as construction
-    original = getattr(construction, "record", None)
-    if original is None:
-        return None
-    times, last = [], [None]
 
-    def timed(*args, **kwargs):
-        now = time.perf_counter()
-        if last[0] is not None:
-            times.append(now - last[0])
-        last[0] = now
-        return original(*args, **kwargs)
-
-    construction.record = timed
-    return times
+def _nbytes(obj):
+    if hasattr(obj, "nbytes"):
+        return obj.nbytes
+    return sum(_nbytes(o) for o in obj) if isinstance(obj, (list, tuple)) else 0
 
 
 def layer_time_summary(times):
-    """First, median and last layer times and the slowest/fastest ratio."""
+    """First, median and last layer times (``ReduNet.layer_seconds_``) and their sum.
+
+    A rising time per layer at fixed sizes points at numerical trouble such as
+    subnormal arithmetic.
+    """
     if not times:
         return {}
     ordered = sorted(times)
     return {"layer_first_s": times[0], "layer_median_s": ordered[len(ordered) // 2],
-            "layer_last_s": times[-1], "layer_slowest_over_fastest": ordered[-1] / ordered[0],
-            "layer_times_s": times}
+            "layer_last_s": times[-1], "layers_s": sum(times),
+            "layer_slowest_over_fastest": ordered[-1] / ordered[0], "layer_times_s": times,
+            "layer_times": " / ".join(fmt_time(t) for t in (times[0], ordered[len(ordered) // 2],
+                                                             times[-1]))}
+
+
+# --------------------------------------------------------------------------- in the parent
+
+def compare(library, reference):
+    """Ratios of a straightforward version's row to the library's, and the largest
+    difference of their final features (``"features"`` of both rows, removed)."""
+    import numpy as np
+    lib_features = library.pop("features")
+    for row in (library, reference):
+        row["ratio_time"] = row["wall_s"] / library["wall_s"]
+        row["ratio_time_layers"] = row.get("layers_s", row["wall_s"]) / library["layers_s"]
+        row["ratio_cpu"] = row["cpu_s"] / max(library["cpu_s"], 1e-9)
+        row["ratio_mem"] = row["peak_delta_mb"] / max(library["peak_delta_mb"], 1e-9)
+        row["ratio_rss"] = row["peak_rss_mb"] / library["peak_rss_mb"]
+    reference["max_abs_diff"] = float(np.abs(reference.pop("features") - lib_features).max())
+    library["max_abs_diff"] = 0.0
+    return [library, reference]
+
+
+def library_vs_reference(here, setting, variant, kwargs, repeat, **reference):
+    """Rows of ``case_library`` (best of ``repeat``) and ``case_reference`` (one run, with
+    ``reference`` as extra arguments) of the script ``here`` on equal data, with the ratios
+    of :func:`compare`; the cases return their final features in ``"arrays"``."""
+    rows = []
+    for label, case, rep, extra in (("library", "case_library", repeat, {}),
+                                    (variant, "case_reference", 1, reference)):
+        res = best_of(here, case, repeat=rep, **kwargs, **extra)
+        fit = res["sections"]["fit"]
+        rows.append({"setting": setting, "variant": label, **res["result"], **fit,
+                     "per_layer_s": fit["wall_s"] / res["result"]["n_layers"],
+                     "features": res["arrays"]["features"]})
+    rows = compare(*rows)
+    for row in rows:
+        row["delta_r"] = delta_r_text(row)
+    return rows
+
+
+def delta_r_text(row):
+    return f"{row['delta_r_first']:.4f} -> {row['delta_r_last']:.4f}"
 
 
 # --------------------------------------------------------------------------- machine info
@@ -339,10 +443,8 @@ def machine_info():
         "redunet_git": _git_revision(),
         "load_average_1_5_15min": [round(x, 2) for x in os.getloadavg()],
     }
-    try:
+    if hasattr(os, "sched_getaffinity"):
         info["cpu_affinity"] = len(os.sched_getaffinity(0))
-    except AttributeError:
-        pass
     try:
         import psutil
         info["cpu_count_physical"] = psutil.cpu_count(logical=False)
@@ -351,8 +453,7 @@ def machine_info():
         pass
     try:
         import numba
-        info["numba"] = numba.__version__
-        info["numba_threads"] = numba.config.NUMBA_NUM_THREADS
+        info.update(numba=numba.__version__, numba_threads=numba.config.NUMBA_NUM_THREADS)
     except ImportError:
         info["numba"] = None
     try:
@@ -383,12 +484,11 @@ def machine_markdown(info):
         f"{info.get('load_average_1_5_15min')} (other processes share the machine: "
         f"compare times only within one run)",
     ]
-    pools = info.get("threadpools")
-    if isinstance(pools, list):
-        for pool in pools:
-            lines.append(f"- threadpool: {pool['internal_api']} {pool['version']} "
-                         f"({pool['user_api']}, {pool['num_threads']} threads, "
-                         f"{pool.get('architecture')}) from {Path(pool['prefix'] or '').name}")
+    if isinstance(info.get("threadpools"), list):
+        lines += [f"- threadpool: {pool['internal_api']} {pool['version']} "
+                  f"({pool['user_api']}, {pool['num_threads']} threads, "
+                  f"{pool.get('architecture')}) from {Path(pool['prefix'] or '').name}"
+                  for pool in info["threadpools"]]
     if info.get("env"):
         lines.append(f"- environment: {info['env']}")
     return "\n".join(lines)
@@ -418,6 +518,15 @@ def write_results(name, payload):
     return path
 
 
+def finish(name, markdown, targets=(), **fields):
+    """The payload of a benchmark (name, Markdown, targets, ``fields``, machine), written
+    by :func:`write_results` and returned."""
+    payload = {"name": name, **fields, "targets": list(targets), "markdown": markdown,
+               "machine": machine_info()}
+    write_results(name, payload)
+    return payload
+
+
 def fmt_time(seconds):
     if seconds is None:
         return "-"
@@ -425,9 +534,7 @@ def fmt_time(seconds):
         return f"{seconds * 1e6:.0f} us"
     if seconds < 1:
         return f"{seconds * 1e3:.1f} ms"
-    if seconds < 120:
-        return f"{seconds:.2f} s"
-    return f"{seconds / 60:.1f} min"
+    return f"{seconds:.2f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 def fmt_mb(mb):
@@ -445,9 +552,7 @@ def fmt_ratio(x):
 def fmt_bytes(n):
     if n is None:
         return "-"
-    if n < 2**20:
-        return f"{n / 1024:.1f} kB"
-    return fmt_mb(n / 2**20)
+    return f"{n / 1024:.1f} kB" if n < 2**20 else fmt_mb(n / 2**20)
 
 
 def markdown_table(rows, columns):
@@ -455,23 +560,42 @@ def markdown_table(rows, columns):
 
     ``format`` is a callable or a format spec string; a missing key prints ``-``.
     """
-    header = "| " + " | ".join(h for h, _, _ in columns) + " |"
-    rule = "|" + "|".join("---" for _ in columns) + "|"
-    lines = [header, rule]
-    for row in rows:
-        cells = []
-        for _, key, fmt in columns:
-            value = row.get(key)
-            if value is None:
-                cells.append("-")
-            elif callable(fmt):
-                cells.append(fmt(value))
-            elif fmt:
-                cells.append(format(value, fmt))
-            else:
-                cells.append(str(value))
-        lines.append("| " + " | ".join(cells) + " |")
+    def cell(value, fmt):
+        if value is None:
+            return "-"
+        if callable(fmt):
+            return fmt(value)
+        return format(value, fmt) if fmt else str(value)
+
+    lines = ["| " + " | ".join(h for h, _, _ in columns) + " |",
+             "|" + "|".join("---" for _ in columns) + "|"]
+    lines += ["| " + " | ".join(cell(row.get(key), fmt) for _, key, fmt in columns) + " |"
+              for row in rows]
     return "\n".join(lines)
+
+
+# Columns shared by the tables of several benchmarks.
+COLUMNS = {
+    "build": [("build", "wall_s", fmt_time), ("CPU", "cpu_s", fmt_time),
+              ("per layer", "per_layer_s", fmt_time)],
+    "memory": [("peak RSS", "peak_rss_mb", fmt_mb), ("peak above start", "peak_delta_mb", fmt_mb)],
+    "model": [("operators in memory", "operator_bytes", fmt_bytes),
+              ("model file", "model_file_bytes", fmt_bytes),
+              ("delta_R first -> last", "delta_r", None)],
+    "versus": [("time / library", "ratio_time", fmt_ratio),
+               ("time / library's layers", "ratio_time_layers", fmt_ratio),
+               ("CPU / library", "ratio_cpu", fmt_ratio),
+               ("mem above start / library", "ratio_mem", fmt_ratio),
+               ("max abs diff of features", "max_abs_diff", ".1e")],
+}
+
+VERSUS_NOTE = (
+    "'peak above start' is the peak RSS of the build minus the RSS when it started "
+    "(interpreter, libraries and data already loaded). The library's fit also normalizes, "
+    "transforms the input and fits the nearest-subspace classifier, which the straightforward "
+    "versions (`tests/naive.py`) do not all do: \"time / library's layers\" divides by the "
+    "library's time in its layers alone (`ReduNet.layer_seconds_`); the targets are judged "
+    "on the plain ratio. CPU is user + system time of all threads")
 
 
 def targets_markdown(targets):
@@ -484,7 +608,7 @@ def targets_markdown(targets):
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                 "BLIS_NUM_THREADS", "NUMBA_NUM_THREADS", "REDUNET_NUM_THREADS",
                 "REDUNET_FFT_WORKERS")
-
+ONE_THREAD = {var: "1" for var in _THREAD_VARS}
 
 _CHILD_ENV = {}
 
@@ -516,20 +640,20 @@ def base_parser(description):
     return parser
 
 
-if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        _child_main(sys.argv[2:])
-    else:
-        print(machine_markdown(machine_info()))
-
-
 def cli_main(run, doc, parser=None, **extra):
     """Command line of one benchmark: parse the common options (``parser`` may add its own,
     passed on to ``run`` through ``extra``: option name -> keyword), run, print the tables."""
     parser = parser or base_parser(doc.splitlines()[0])
     args = parser.parse_args()
     keywords = {key: getattr(args, option) for key, option in extra.items()}
+    set_child_threads(args.threads)
     payload = run(quick=args.quick, repeat=args.repeat, threads=args.threads, **keywords)
     print(payload["markdown"])
     print(machine_markdown(payload["machine"]))
 
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        _child_main(sys.argv[2:])
+    else:
+        print(machine_markdown(machine_info()))

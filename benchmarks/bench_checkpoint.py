@@ -8,10 +8,12 @@ Variants of the build, run **interleaved in one process** (rounds of: no checkpo
 ratios are taken side by side on a shared machine:
 
 * wall time of ``fit`` and its ratio to the build without checkpoint;
-* time spent inside ``Checkpoint.write`` (measured directly), as a fraction of the
-  build without checkpoint -- the checkpointing cost, free of the build's own noise;
-  and the median write times the number of checkpoints, over the same build (on a
-  loaded machine a few writes are preempted for whole scheduler ticks of 4 ms);
+* time spent writing checkpoints, as a fraction of the build without checkpoint -- the
+  checkpointing cost, free of the build's own noise: from ``ReduNet.layer_seconds_``, the
+  excess of every layer followed by a write over the median layer without one (the
+  final write, after the last layer, counted as the median write); and the median
+  write times the number of checkpoints, over the same build (on a loaded machine a
+  few writes are preempted for whole scheduler ticks of 4 ms);
 * descriptors (``/proc/self/fd``) held by the fitted model, on top of those open before.
 
 Then, in a fresh process: a 20,000-layer build at ``checkpoint_every=10``, its resume
@@ -30,8 +32,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (cli_main, fmt_bytes, fmt_time, machine_info, markdown_table,  # noqa: E402
-                     measure, set_child_threads, targets_markdown, write_results)
+from _common import (cli_main, finish, fmt_bytes, fmt_time, markdown_table,  # noqa: E402
+                     measure, targets_markdown)
 
 NAME = "bench_checkpoint"
 HERE = Path(__file__).resolve()
@@ -46,49 +48,40 @@ def _data():
     return gaussian_mixture_3d(n_per_class=100, seed=0)
 
 
-def _timed_writes():
-    """Wrap ``Checkpoint.write`` to accumulate its time; returns the accumulator."""
-    import time
-    from redunet import checkpoint
-    spent = {"s": 0.0, "calls": 0, "each": []}
-    original = checkpoint.Checkpoint.write
-
-    def write(self, *args, **kwargs):
-        start = time.perf_counter()
-        try:
-            return original(self, *args, **kwargs)
-        finally:
-            spent["each"].append(time.perf_counter() - start)
-            spent["s"] += spent["each"][-1]
-            spent["calls"] += 1
-
-    checkpoint.Checkpoint.write = write
-    return spent
+def _write_times(seconds, every):
+    """Seconds of every checkpoint write of a build, from its ``layer_seconds_``: the excess
+    of each layer followed by a write over the median other layer; the final write (after
+    the last layer, outside ``layer_seconds_``) is counted as the median one."""
+    import numpy as np
+    due = np.arange(every - 1, len(seconds), every)
+    excess = np.maximum(seconds[due] - np.median(np.delete(seconds, due)), 0.0)
+    return np.append(excess, np.median(excess) if excess.size else 0.0)
 
 
 def case_interleaved(probe, n_layers, rounds, intervals):
     import shutil
     import time
+
+    import numpy as np
     from redunet import ReduNet
 
     X, y = _data()
     ReduNet(n_layers=50).fit(X, y)                     # warm-up: numba cache, imports
-    spent = _timed_writes()
     runs = {str(every): [] for every in intervals}
     for _ in range(rounds):
         for every in intervals:
             folder = tempfile.mkdtemp(prefix="redunet-ckpt-")
             before = _descriptors()
-            spent["s"], spent["calls"], spent["each"] = 0.0, 0, []
             start = time.perf_counter()
             net = ReduNet(n_layers=n_layers).fit(
                 X, y, checkpoint=None if every is None else folder,
                 checkpoint_every=every or 50)
             wall = time.perf_counter() - start
-            each = sorted(spent["each"]) or [0.0]
-            runs[str(every)].append({"wall_s": wall, "write_s": spent["s"],
-                                     "write_median_s": each[len(each) // 2],
-                                     "writes": spent["calls"], "n_layers": net.n_layers_,
+            each = _write_times(net.layer_seconds_, every) if every else [0.0]
+            runs[str(every)].append({"wall_s": wall, "write_s": float(sum(each)),
+                                     "write_median_s": float(np.median(each)),
+                                     "writes": len(each) if every else 0,
+                                     "n_layers": net.n_layers_,
                                      "descriptors": _descriptors() - before})
             del net
             shutil.rmtree(folder)
@@ -167,7 +160,6 @@ def _kill_and_resume(reference, n_layers, every, folder):
 
 
 def run(quick=False, repeat=None, threads=None):
-    set_child_threads(threads)
     import numpy as np
 
     n_layers = 4000 if quick else 20000
@@ -238,11 +230,8 @@ def run(quick=False, repeat=None, threads=None):
                 f"### Files of the {n_layers}-layer model (fresh process)\n\n"
                 f"{markdown_table(file_rows, [('', 'what', None), ('', 'value', None)])}\n\n"
                 + targets_markdown(targets) + "\n")
-    payload = {"name": NAME, "quick": quick, "rounds": rounds, "n_layers": n_layers,
-               "rows": rows, "files": {"result": f, "sections": sections}, "targets": targets,
-               "threads": threads, "markdown": markdown, "machine": machine_info()}
-    write_results(NAME, payload)
-    return payload
+    return finish(NAME, markdown, targets, quick=quick, rounds=rounds, n_layers=n_layers,
+                  rows=rows, files={"result": f, "sections": sections}, threads=threads)
 
 
 def main():

@@ -10,10 +10,11 @@ same data.
 Each cluster runs in a fresh process: ``distributed.LocalCluster`` with
 ``processes=True``, ``threads_per_worker=1`` and ``REDUNET_NUM_THREADS=1`` (one core per
 worker: BLAS, FFT and redunet's pool single-threaded).  Measured: fit time, the time
-of the input stage (generation, spectrum, first statistics) and of every layer (from one
-return of the cluster-side statistics to the next: operators built on the client, layer
-applied on the workers, statistics reduced), peak RSS of every worker (a sampling thread
-in each worker process) and of the client, speedup from 1 to 2 workers, ``delta_R``.
+of every layer (``ReduNet.layer_seconds_``: from one return of the cluster-side
+statistics to the next: operators built on the client, layer applied on the workers,
+statistics reduced) and the rest of the fit (input stage and classifier), peak RSS of
+every worker and of the client (the harness's memory probe, run in each worker through
+``Client.run``), speedup from 1 to 2 workers, ``delta_R``.
 
 From the measured per-worker rate and :func:`redunet.cost.layer_cost`, the script
 estimates a 16-machine run of the full setting (m = 60,000, 40 layers): compute per
@@ -29,69 +30,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (cli_main, base_parser, best_of, fmt_bytes, fmt_mb, fmt_ratio,  # noqa: E402
-                     fmt_time, machine_info, markdown_table, set_child_threads,
-                     write_results)
+from _common import (ONE_THREAD, PARAMS, base_parser, best_of, cli_main,  # noqa: E402
+                     finish, fmt_bytes, fmt_mb, fmt_ratio, fmt_time, markdown_table,
+                     warm_up, worker_probe_read, worker_probe_start)
 
 NAME = "bench_dask"
 HERE = Path(__file__).resolve()
-PARAMS = dict(eta=0.5, eps=0.1, lmbda=500.0)
 CHILD_TIMEOUT = 1800
-ONE_CORE = {var: "1" for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                                 "BLIS_NUM_THREADS", "NUMBA_NUM_THREADS",
-                                 "REDUNET_NUM_THREADS", "REDUNET_FFT_WORKERS")}
-
-
-# --------------------------------------------------------------------------- on the workers
-
-def _start_rss_sampler(interval, dask_worker=None):
-    """Start a thread in this worker process that keeps the peak RSS.
-
-    Returns the RSS now and the CPU time used so far by the worker process.
-    """
-    import threading
-    import time as _time
-
-    import psutil
-
-    process = psutil.Process()
-    state = getattr(dask_worker, "_bench_rss", None)
-    if state is None:
-        state = {"peak": process.memory_info().rss}
-
-        def loop():
-            while True:
-                state["peak"] = max(state["peak"], process.memory_info().rss)
-                _time.sleep(interval)
-
-        threading.Thread(target=loop, daemon=True, name="bench-rss").start()
-        dask_worker._bench_rss = state
-    rss = process.memory_info().rss
-    state["peak"] = rss
-    cpu = process.cpu_times()
-    return {"rss": rss, "cpu": cpu.user + cpu.system}
-
-
-def _peak_rss(dask_worker=None):
-    """Peak RSS of this worker process since the sampler started or was last read; CPU time."""
-    import psutil
-    process = psutil.Process()
-    rss = process.memory_info().rss
-    state = dask_worker._bench_rss
-    peak = max(state["peak"], rss)
-    state["peak"] = rss
-    cpu = process.cpu_times()
-    return {"rss": peak, "cpu": cpu.user + cpu.system}
-
-
-def _warm_up_worker():
-    """Load redunet's numba kernels (from the cache) and FFT code in this worker process."""
-    import numpy as np
-    from redunet import ReduNet
-    rng = np.random.default_rng(0)
-    ReduNet(arch="fourier1d", n_layers=1, **PARAMS).fit(rng.standard_normal((24, 3, 16)),
-                                                          np.arange(24) % 2)
-    return True
 
 
 # --------------------------------------------------------------------------- child
@@ -104,56 +49,32 @@ def case_cluster(probe, n_workers, m, channels, length, n_classes, n_layers, chu
     import numpy as np
     from distributed import Client, LocalCluster
 
-    import redunet.distributed as rd
     from redunet import ReduNet
 
-    # The worker functions above travel by value: _common loads this script as a module
-    # that is not in sys.modules, so cloudpickle does not pickle them by reference.
     start = time.perf_counter()
     cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                            dashboard_address=None, silence_logs=logging.ERROR)
     client = Client(cluster)
     try:
         startup_s = time.perf_counter() - start
-        client.run(_warm_up_worker)
-        base = client.run(_start_rss_sampler, 0.02)
+        client.run(warm_up, "fourier1d")
+        client.run(worker_probe_start)
         X = da.random.default_rng(seed).standard_normal((m, channels, length),
                                                          chunks=(chunk, channels, length))
         y = np.random.default_rng(seed + 1).permutation(np.arange(m) % n_classes)
-
-        stamps = []           # returns of the cluster-side statistics (first, then per update)
-        originals = {name: getattr(rd.DaskChunks, name) for name in ("statistics", "update")}
-
-        def stamped(method):
-            def timed(self, *args):
-                out = method(self, *args)
-                stamps.append(time.perf_counter())
-                return out
-            return timed
-
-        for name, method in originals.items():
-            setattr(rd.DaskChunks, name, stamped(method))
-        fit_start = time.perf_counter()
         with probe.section("fit"):
             net = ReduNet(arch="fourier1d", n_layers=n_layers, **PARAMS).fit(X, y)
-        fit_end = time.perf_counter()
-        for name, method in originals.items():
-            setattr(rd.DaskChunks, name, method)
-        peaks = client.run(_peak_rss)
+        workers = [w for _, w in sorted(client.run(worker_probe_read).items())]
     finally:
         client.close()
         cluster.close()
-    base_mb = [base[w]["rss"] / 2**20 for w in sorted(base)]
-    peak_mb = [peaks[w]["rss"] / 2**20 for w in sorted(peaks)]
-    worker_cpu = [peaks[w]["cpu"] - base[w]["cpu"] for w in sorted(peaks)]
     return {"n_workers": n_workers, "m": m, "chunk": chunk, "n_chunks": math.ceil(m / chunk),
             "n_layers": net.n_layers_, "startup_s": startup_s,
-            "input_s": stamps[0] - fit_start,
-            "layer_times_s": [b - a for a, b in zip(stamps[:-1], stamps[1:])],
-            "tail_s": fit_end - stamps[-1],
-            "worker_base_mb": base_mb, "worker_peak_mb": peak_mb,
-            "worker_peak_delta_mb": [p - b for p, b in zip(peak_mb, base_mb)],
-            "worker_cpu_s": worker_cpu, "fit_wall_s": fit_end - fit_start,
+            "layer_times_s": net.layer_seconds_.tolist(),
+            "worker_base_mb": [w["base_rss_mb"] for w in workers],
+            "worker_peak_mb": [w["peak_rss_mb"] for w in workers],
+            "worker_peak_delta_mb": [w["peak_delta_mb"] for w in workers],
+            "worker_cpu_s": [w["cpu_s"] for w in workers],
             "delta_r": net.history_["delta_r"].tolist(),
             "data_gb": m * channels * length * 8 / 1e9,
             "features_gb": m * (length // 2 + 1) * channels * 16 / 1e9}
@@ -184,7 +105,6 @@ def _estimate(per_worker_gflops, K, C, T, bandwidth_gbps, machines=16, m=60_000,
 
 
 def run(quick=False, repeat=None, threads=None, bandwidth_gbps=10.0, m=None, n_layers=None):
-    set_child_threads(threads)
     from redunet.cost import layer_cost
 
     setting = dict(m=m or (6000 if quick else 60_000), channels=20, length=200, n_classes=10,
@@ -193,17 +113,18 @@ def run(quick=False, repeat=None, threads=None, bandwidth_gbps=10.0, m=None, n_l
     repeat = repeat or 1
     rows = []
     for n_workers in (1, 2):
-        res = best_of(HERE, "case_cluster", repeat=repeat, timeout=CHILD_TIMEOUT, env=ONE_CORE,
+        res = best_of(HERE, "case_cluster", repeat=repeat, timeout=CHILD_TIMEOUT, env=ONE_THREAD,
                       n_workers=n_workers, **setting)
         r, fit = res["result"], res["sections"]["fit"]
         times = sorted(r["layer_times_s"])
         rows.append({**r, "fit_s": fit["wall_s"], "client_peak_mb": fit["peak_rss_mb"],
+                     "input_s": fit["wall_s"] - sum(r["layer_times_s"]),
                      "client_peak_delta_mb": fit["peak_delta_mb"],
                      "layer_median_s": times[len(times) // 2],
                      "worker_peak_max_mb": max(r["worker_peak_mb"]),
                      "worker_peaks": ", ".join(fmt_mb(p) for p in r["worker_peak_mb"]),
                      "worker_deltas": ", ".join(fmt_mb(p) for p in r["worker_peak_delta_mb"]),
-                     "worker_cpu": ", ".join(f"{c:.1f} s ({c / r['fit_wall_s']:.0%})"
+                     "worker_cpu": ", ".join(f"{c:.1f} s ({c / fit['wall_s']:.0%})"
                                              for c in r["worker_cpu_s"]),
                      "delta_r_text": f"{r['delta_r'][0]:.6g} -> {r['delta_r'][-1]:.6g}"})
         print(f"  {n_workers} worker(s): fit {fmt_time(fit['wall_s'])}, per layer "
@@ -221,20 +142,16 @@ def run(quick=False, repeat=None, threads=None, bandwidth_gbps=10.0, m=None, n_l
                          setting["length"], bandwidth_gbps,
                          input_s_per_sample=one["input_s"] / setting["m"])
     markdown = _markdown(rows, setting, estimate, delta_r_diff, flops, quick, repeat)
-    payload = {"name": NAME, "quick": quick, "repeat": repeat, "threads": threads,
-               "params": PARAMS, "setting": setting, "rows": rows,
-               "delta_r_max_diff_1_vs_2_workers": delta_r_diff,
-               "flops_per_layer": flops, "estimate_16_machines": estimate,
-               "targets": [], "markdown": markdown, "machine": machine_info()}
-    write_results(NAME, payload)
-    return payload
+    return finish(NAME, markdown, quick=quick, repeat=repeat, threads=threads, params=PARAMS,
+                  setting=setting, rows=rows, delta_r_max_diff_1_vs_2_workers=delta_r_diff,
+                  flops_per_layer=flops, estimate_16_machines=estimate)
 
 
 def _markdown(rows, setting, est, delta_r_diff, flops, quick, repeat):
     table = markdown_table(rows, [
         ("workers", "n_workers", "d"), ("m", "m", "d"), ("chunks", "n_chunks", "d"),
         ("layers", "n_layers", "d"), ("cluster start", "startup_s", fmt_time),
-        ("fit", "fit_s", fmt_time), ("input stage", "input_s", fmt_time),
+        ("fit", "fit_s", fmt_time), ("outside the layers", "input_s", fmt_time),
         ("per layer (median)", "layer_median_s", fmt_time),
         ("speedup fit", "speedup_fit", fmt_ratio), ("speedup per layer", "speedup_layer",
                                                     fmt_ratio),
@@ -272,10 +189,12 @@ def _markdown(rows, setting, est, delta_r_diff, flops, quick, repeat):
         f"K = {setting['n_classes']}, best of {repeat}\n\n{table}\n\n"
         f"Data {rows[0]['data_gb']:.2f} GB, its spectrum {rows[0]['features_gb']:.2f} GB, in "
         f"chunks of {setting['chunk']} samples; cost model {flops / 1e9:.1f} GFLOP per layer. "
-        "Workers are processes with one thread, one BLAS/FFT/redunet thread each. The input "
-        "stage is generation + spectrum + the first statistics; a layer runs from one "
-        "statistics result to the next (operators built on the client, layer applied on the "
-        "workers, statistics reduced). Worker peak RSS is sampled every 20 ms in each worker; "
+        "Workers are processes with one thread, one BLAS/FFT/redunet thread each. A layer's "
+        "time is `ReduNet.layer_seconds_`: from one statistics result to the next (operators "
+        "built on the client, layer applied on the workers, statistics reduced); 'outside the "
+        "layers' is the rest of the fit: the input stage (generation, spectrum, first "
+        "statistics) and the classifier fit from the scatters. Worker peak RSS is VmHWM of "
+        "each worker process from just before the fit (the same probe as every benchmark); "
         "client peak RSS is VmHWM of the client process during fit. A worker's CPU share "
         "well below 100% with 2 workers means it waited (for the client, the other worker, "
         "or a core taken by another process). "

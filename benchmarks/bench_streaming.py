@@ -20,65 +20,19 @@ anonymous memory should follow the chunk size, not ``m``.
 import os
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (cli_main, best_of, child_threads_note, fmt_bytes, fmt_mb, fmt_time,  # noqa: E402
-                     machine_info, markdown_table, set_child_threads, targets_markdown,
-                     write_results)
+from _common import (PARAMS, best_of, child_threads_note, cli_main, delta_r_text,  # noqa: E402
+                     finish, fmt_bytes, fmt_mb, fmt_time, markdown_table, net_summary,
+                     targets_markdown, warm_up)
 
 NAME = "bench_streaming"
 HERE = Path(__file__).resolve()
-PARAMS = dict(eta=0.5, eps=0.1, lmbda=500.0)
 N_CLASSES = 10
 CHILD_TIMEOUT = 1200
 TOLERANCE = 1e-10
-
-
-# --------------------------------------------------------------------------- memory
-
-def _status_mb(field):
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    return None
-
-
-class AnonymousPeak(threading.Thread):
-    """Peak of ``RssAnon`` and ``RssFile`` (``/proc/self/status``), sampled every ``interval`` s.
-
-    ``VmHWM`` counts the pages of memory-mapped files too; the anonymous part is what
-    the process allocated itself and cannot give back without swapping.
-    """
-
-    def __init__(self, interval=2e-3):
-        super().__init__(daemon=True)
-        self._interval = interval
-        self._stop_event = threading.Event()
-        self.start_anon = _status_mb("RssAnon")
-        self.peak_anon = self.start_anon
-        self.peak_file = _status_mb("RssFile")
-
-    def _sample(self):
-        self.peak_anon = max(self.peak_anon, _status_mb("RssAnon"))
-        self.peak_file = max(self.peak_file, _status_mb("RssFile"))
-
-    def run(self):
-        while not self._stop_event.is_set():
-            self._sample()
-            time.sleep(self._interval)
-
-    def stop(self):
-        self._stop_event.set()
-        self.join()
-        self._sample()
-        return {"peak_anon_mb": self.peak_anon, "start_anon_mb": self.start_anon,
-                "peak_anon_delta_mb": self.peak_anon - self.start_anon,
-                "peak_file_mb": self.peak_file}
 
 
 # --------------------------------------------------------------------------- data
@@ -99,21 +53,9 @@ def _write_dataset(path, arch, m, seed=0, block=1000):
     return labels, new
 
 
-def _warm_up(arch):
-    """Load the numba kernels (from the cache) of the in-memory and the chunked paths."""
-    import numpy as np
-    from redunet import ReduNet
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((24, 12) if arch == "vector" else (24, 3, 16))
-    y = np.arange(24) % 2
-    ReduNet(arch=arch, n_layers=1, **PARAMS).fit(X, y)
-    ReduNet(arch=arch, n_layers=1, **PARAMS).fit(X, y, chunk_size=10)
-
-
 # --------------------------------------------------------------------------- child
 
-def case_fit(probe, arch, data_path, labels_path, new_path, m, chunk_size, n_layers, work_dir,
-             out_path):
+def case_fit(probe, arch, data_path, labels_path, new_path, m, chunk_size, n_layers, work_dir):
     """Chunked fit of the memory-mapped file (``chunk_size``) or in-memory fit (None)."""
     import numpy as np
     from redunet import ReduNet
@@ -124,22 +66,16 @@ def case_fit(probe, arch, data_path, labels_path, new_path, m, chunk_size, n_lay
         X = np.array(np.load(data_path, mmap_mode="r")[:m])      # the whole set in memory
     else:
         X = np.load(data_path, mmap_mode="r")[:m]
-    _warm_up(arch)
+    warm_up(arch, chunked=True)
     net = ReduNet(arch=arch, n_layers=n_layers, **PARAMS)
-    sampler = AnonymousPeak()
-    sampler.start()
-    with probe.section("fit"):
+    with probe.section("fit", sample=True):
         if chunk_size is None:
             net.fit(X, y)
         else:
             net.fit(X, y, chunk_size=chunk_size, work_dir=work_dir)
-    anon = sampler.stop()
-    np.save(out_path, net.transform(X_new))
-    return {**anon, "n_layers": net.n_layers_, "data_mb": X.nbytes / 2**20,
-            "delta_r_first": net.history_["delta_r"][0],
-            "delta_r_last": net.history_["delta_r"][-1],
-            "operator_bytes": sum(layer.nbytes for layer in net.layers_),
-            "work_dir_left": sorted(os.listdir(work_dir)) if work_dir else []}
+    return {**net_summary(net), "data_mb": X.nbytes / 2**20,
+            "work_dir_left": sorted(os.listdir(work_dir)) if work_dir else [],
+            "arrays": {"features": net.transform(X_new)}}
 
 
 # --------------------------------------------------------------------------- grid
@@ -161,7 +97,6 @@ def _grid(quick):
 
 
 def run(quick=False, repeat=None, threads=None):
-    set_child_threads(threads)
     import numpy as np
 
     repeat = repeat or 1
@@ -182,18 +117,16 @@ def run(quick=False, repeat=None, threads=None):
             runs += [(m_max, c) for c in setting["chunks_at_max"]]
             outputs = {}
             for m, chunk in runs:
-                out_path = os.path.join(tmp, f"{arch}-{m}-{chunk}.npy")
                 res = best_of(HERE, "case_fit", repeat=repeat, timeout=CHILD_TIMEOUT, arch=arch,
                               data_path=data_path, labels_path=labels_path, new_path=new_path,
                               m=m, chunk_size=chunk, n_layers=setting["n_layers"],
-                              work_dir=work_dir if chunk else None, out_path=out_path)
-                outputs[m, chunk] = np.load(out_path)
+                              work_dir=work_dir if chunk else None)
+                outputs[m, chunk] = res["arrays"]["features"]
                 fit, r = res["sections"]["fit"], res["result"]
                 row = {"setting": setting["label"], "arch": arch, "m": m,
                        "mode": "in memory" if chunk is None else "chunked (memmap + work_dir)",
-                       "chunk_size": chunk, **r, **fit,
-                       "disk_mb": r["data_mb"],
-                       "delta_r": f"{r['delta_r_first']:.4f} -> {r['delta_r_last']:.4f}"}
+                       "chunk_size": chunk, **r, **fit, "disk_mb": r["data_mb"],
+                       "delta_r": delta_r_text(r)}
                 if chunk is not None:
                     row["max_abs_diff"] = float(np.abs(outputs[m, chunk]
                                                        - outputs[m, None]).max())
@@ -201,7 +134,7 @@ def run(quick=False, repeat=None, threads=None):
                         row["note"] = f"files left in work_dir: {r['work_dir_left']}"
                 rows.append(row)
                 print(f"  {arch} m={m} chunk={chunk}: {fmt_time(fit['wall_s'])}, "
-                      f"anon +{fmt_mb(r['peak_anon_delta_mb'])}", flush=True)
+                      f"anon +{fmt_mb(fit['peak_anon_delta_mb'])}", flush=True)
             mine = [r for r in rows if r["arch"] == arch]
             chunked = [r for r in mine if r["chunk_size"] == setting["chunk"]]
             memory = [r for r in mine if r["chunk_size"] is None]
@@ -224,12 +157,8 @@ def run(quick=False, repeat=None, threads=None):
                 r["anon_vs_smallest_chunk"] = (r["peak_anon_delta_mb"]
                                                / by_chunk[0]["peak_anon_delta_mb"])
 
-    markdown = _markdown(rows, targets, quick, repeat)
-    payload = {"name": NAME, "quick": quick, "repeat": repeat, "threads": threads,
-               "params": PARAMS, "grid": _grid(quick), "rows": rows, "targets": targets,
-               "markdown": markdown, "machine": machine_info()}
-    write_results(NAME, payload)
-    return payload
+    return finish(NAME, _markdown(rows, targets, quick, repeat), targets, quick=quick,
+                  repeat=repeat, threads=threads, params=PARAMS, grid=_grid(quick), rows=rows)
 
 
 def _markdown(rows, targets, quick, repeat):

@@ -35,14 +35,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (cli_main, RESULTS_DIR, best_of, child_threads_note, fmt_bytes, fmt_mb,  # noqa: E402
-                     fmt_ratio, fmt_time, machine_info, markdown_table, set_child_threads,
-                     write_results)
+from _common import (COLUMNS, PARAMS, RESULTS_DIR, best_of, child_threads_note,  # noqa: E402
+                     cli_main, delta_r_text, finish, fmt_ratio, fmt_time,
+                     markdown_table, net_summary, saved_model_bytes, warm_up)
 
 NAME = "bench_suite"
 HERE = Path(__file__).resolve()
 PLOTS_DIR = RESULTS_DIR / "plots"
-PARAMS = dict(eta=0.5, eps=0.1, lmbda=500.0)
 BACKENDS = ("numba", "numpy")
 CHILD_TIMEOUT = 1200
 
@@ -76,17 +75,9 @@ def _data(spec):
             (spec["n_new"], spec["in_channels"], spec["length"]))
         return X, y, X_new, "random Gaussian signals"
     if kind == "mnist2d":
-        pool, reason = _mnist_pool()
-        if pool is not None:
-            from redunet.datasets import balanced_subset
-            X_train, y_train, X_test, _ = pool
-            X, y = balanced_subset(X_train, y_train, spec["n_per_class"], seed=0)
-            return (X[:, None], y, X_test[:spec["n_new"], None],
-                    "MNIST (load_mnist + balanced_subset)")
-        X = rng.random((10 * spec["n_per_class"], 1, 28, 28))
-        y = np.repeat(np.arange(10), spec["n_per_class"])
-        X_new = np.random.default_rng(1).random((spec["n_new"], 1, 28, 28))
-        return X, y, X_new, f"random 28x28 images (MNIST unavailable: {reason})"
+        from bench_fourier2d import _mnist
+        X, y, X_new, _, source = _mnist(spec["n_per_class"], spec["n_new"] // 10)
+        return X, y, X_new, source
     if kind == "mnist_flat":
         m = spec["m"]
         pool, reason = _mnist_pool()
@@ -117,48 +108,23 @@ def _make_lift(lift):
     return (Lift1D if kind == "1d" else Lift2D)(channels, kernel_size, seed=0)
 
 
-def _warm_up(arch, dtype):
-    """Load the numba kernels (from the cache) and FFT plans of every code path of ``arch``."""
-    import numpy as np
-    from redunet import Lift1D, Lift2D, ReduNet
-    rng = np.random.default_rng(0)
-    y = np.repeat(np.arange(2), 6)
-    if arch == "vector":
-        for d in (2, 12, 30):                 # fused small kernel, dense and low-rank operators
-            ReduNet(n_layers=1, dtype=dtype, **PARAMS).fit(rng.standard_normal((12, d)), y)
-        return
-    shape = (12, 1, 16) if arch == "fourier1d" else (12, 1, 8, 8)
-    lift = Lift1D if arch == "fourier1d" else Lift2D
-    for channels in (3, 24):                  # dense and low-rank operators
-        ReduNet(arch=arch, n_layers=1, lift=lift(channels, 3), dtype=dtype,
-                **PARAMS).fit(rng.standard_normal(shape), y)
-
-
 # --------------------------------------------------------------------------- children
 
 def case_workload(probe, arch, data, lift, n_layers, dtype):
     """One workload with the backend of ``REDUNET_BACKEND``: fit, transform, model file."""
     from redunet import ReduNet
     from redunet._config import resolve_backend
-    sys.path.insert(0, str(HERE.parent))
-    from _common import instrument_layers, layer_time_summary, saved_model_size
 
     X, y, X_new, source = _data(data)
-    _warm_up(arch, dtype)
-    layer_times = instrument_layers()
+    warm_up(arch, dtype)
     with probe.section("fit"):
         net = ReduNet(arch=arch, n_layers=n_layers, lift=_make_lift(lift), dtype=dtype,
                       **PARAMS).fit(X, y)
     with probe.section("transform"):
         net.transform(X_new)
-    size, note = saved_model_size(net)
     return {"data_source": source, "backend": resolve_backend(None), "m": int(X.shape[0]),
-            "n_new": int(X_new.shape[0]), "n_layers": net.n_layers_,
-            "delta_r_first": net.history_["delta_r"][0],
-            "delta_r_last": net.history_["delta_r"][-1],
-            "operator_bytes": sum(layer.nbytes for layer in net.layers_),
-            "model_file_bytes": size, "model_file_note": note,
-            **layer_time_summary(layer_times)}
+            "n_new": int(X_new.shape[0]), **net_summary(net),
+            "model_file_bytes": saved_model_bytes(net)}
 
 
 def _best_rate(func, flops, repeat=3):
@@ -203,7 +169,7 @@ def case_scaling(probe, dim, points):
     import numpy as np
     from redunet import ReduNet
 
-    _warm_up("fourier1d", "float64")
+    warm_up("fourier1d")
     for point in points:
         rng = np.random.default_rng(0)
         X = rng.standard_normal((point["m"], point["C"], point["T"]))
@@ -302,7 +268,6 @@ def _plot(scans, path):
 # --------------------------------------------------------------------------- run
 
 def run(quick=False, repeat=None, threads=None):
-    set_child_threads(threads)
     from redunet.cost import layer_cost
 
     repeat = repeat or 1
@@ -325,7 +290,7 @@ def run(quick=False, repeat=None, threads=None):
                    **{k: v for k, v in r.items() if k != "layer_times_s"},
                    "build_s": fit["wall_s"], "build_cpu_s": fit["cpu_s"],
                    "per_layer_s": fit["wall_s"] / layers,
-                   "layer_median": r.get("layer_median_s"),
+
                    "peak_rss_mb": fit["peak_rss_mb"], "peak_delta_mb": fit["peak_delta_mb"],
                    "transform_s": tr["wall_s"],
                    "transform_per_1000_s": tr["wall_s"] * 1000 / r["n_new"],
@@ -333,8 +298,7 @@ def run(quick=False, repeat=None, threads=None):
                    "predicted_flops_per_layer": cost["flops"],
                    "predicted_operator_bytes_per_layer": cost["operator_bytes"],
                    "achieved_gflops": cost["flops"] * layers / fit["wall_s"] / 1e9,
-                   "delta_r": f"{r['delta_r_first']:.4f} -> {r['delta_r_last']:.4f}",
-                   "layer_times": r.get("layer_times_s")}
+                   "delta_r": delta_r_text(r)}
             row["vs_dgemm"] = row["achieved_gflops"] / matmul["dgemm_gflops_default"]
             row["vs_zgemm"] = row["achieved_gflops"] / matmul["zgemm_gflops_best"]
             pair[backend] = row
@@ -365,12 +329,9 @@ def run(quick=False, repeat=None, threads=None):
         plot_note = f"plot skipped: {exc}"
 
     markdown = _markdown(rows, matmul, base, scans, quick, repeat, plot_path, plot_note)
-    payload = {"name": NAME, "quick": quick, "repeat": repeat, "threads": threads,
-               "params": PARAMS, "matmul": matmul, "rows": rows, "scaling_base": base,
-               "scaling": scans, "plot": str(plot_path.relative_to(RESULTS_DIR.parent)),
-               "targets": [], "markdown": markdown, "machine": machine_info()}
-    write_results(NAME, payload)
-    return payload
+    return finish(NAME, markdown, quick=quick, repeat=repeat, threads=threads, params=PARAMS,
+                  matmul=matmul, rows=rows, scaling_base=base, scaling=scans,
+                  plot=str(plot_path.relative_to(RESULTS_DIR.parent)))
 
 
 def _markdown(rows, matmul, base, scans, quick, repeat, plot_path, plot_note):
@@ -383,20 +344,17 @@ def _markdown(rows, matmul, base, scans, quick, repeat, plot_path, plot_note):
         ("workload", "label", None), ("backend", "backend", None),
         ("m", "m", "d"), ("layers", "n_layers", "d"),
         ("build", "build_s", fmt_time), ("CPU", "build_cpu_s", fmt_time),
-        ("per layer", "per_layer_s", fmt_time), ("layer median", "layer_median", fmt_time),
+        ("per layer", "per_layer_s", fmt_time),
+        ("layer first / median / last", "layer_times", None),
         ("numpy / numba build", "numpy_over_numba_build", fmt_ratio),
         ("transform per 1000 new", "new_note", None),
         ("numpy / numba transform", "numpy_over_numba_transform", fmt_ratio),
-        ("peak RSS (fit)", "peak_rss_mb", fmt_mb), ("peak above start", "peak_delta_mb", fmt_mb),
-        ("operators in memory", "operator_bytes", fmt_bytes),
-        ("model file", "model_file_bytes", fmt_bytes),
-        ("delta_R first -> last", "delta_r", None)])
+        *COLUMNS["memory"], *COLUMNS["model"]])
     settings = "\n".join(sorted({f"- {r['label']}: {r['setting']}; data: {r['data_source']}"
                                  for r in rows}))
-    cost_rows = [r for r in rows]
-    for r in cost_rows:
+    for r in rows:
         r["gflop_per_layer"] = r["predicted_flops_per_layer"] / 1e9
-    cost_table = markdown_table(cost_rows, [
+    cost_table = markdown_table(rows, [
         ("workload", "label", None), ("backend", "backend", None),
         ("predicted GFLOP / layer", "gflop_per_layer", ".4g"),
         ("achieved GFLOP/s (flops x layers / build)", "achieved_gflops", ".3g"),
@@ -429,7 +387,7 @@ def _markdown(rows, matmul, base, scans, quick, repeat, plot_path, plot_note):
         f"### Speed suite: numba kernels vs NumPy twins{mode}, best of {repeat} fresh "
         f"process(es)\n\n{settings}\n\n{table}\n\n"
         "Build includes the lift and the nearest-subspace classifier; 'per layer' is build / "
-        "layers, 'layer median' the median time of one layer's construction and update. "
+        "layers, 'layer first / median / last' from `ReduNet.layer_seconds_`. "
         "'transform per 1000 new' is scaled linearly from the samples measured (transform is "
         "chunked over samples; a small batch costs more per sample, so a figure measured on "
         "few samples overstates the time for 1000). Peak RSS is of the whole process; 'peak "

@@ -28,15 +28,14 @@ def run(quick=False, layers=None, dtype="float64", threads=None, top=25):
     import pstats
     import time
 
-    from _common import RESULTS_DIR, machine_info, write_results
-    from bench_fourier2d import _mnist, _warm_up
+    from _common import PARAMS, RESULTS_DIR, finish, warm_up
+    from bench_fourier2d import _mnist
     from redunet import Lift2D, ReduNet
 
     layers = layers or (2 if quick else 5)
-    params = dict(eta=0.5, eps=0.1, lmbda=500.0)
     X, y, _, _, source = _mnist()
-    _warm_up(dtype, params)
-    net = ReduNet(arch="fourier2d", n_layers=layers, lift=Lift2D(75, 9), dtype=dtype, **params)
+    warm_up("fourier2d", dtype)
+    net = ReduNet(arch="fourier2d", n_layers=layers, lift=Lift2D(75, 9), dtype=dtype, **PARAMS)
     profiler = cProfile.Profile()
     start = time.perf_counter()
     profiler.enable()
@@ -74,11 +73,8 @@ def run(quick=False, layers=None, dtype="float64", threads=None, top=25):
         f"Top by internal (own) time:\n\n{table(by_tot[:15])}\n\n"
         f"Top by cumulative time:\n\n{table(by_cum[:15])}\n\n"
         f"Full listing: `benchmarks/results/{NAME}.txt`.\n")
-    payload = {"name": NAME, "quick": quick, "layers": layers, "dtype": dtype, "threads": threads,
-               "wall_s": wall, "top_cumulative": by_cum, "top_tottime": by_tot,
-               "markdown": markdown, "machine": machine_info()}
-    write_results(NAME, payload)
-    return payload
+    return finish(NAME, markdown, quick=quick, layers=layers, dtype=dtype, threads=threads,
+                  wall_s=wall, top_cumulative=by_cum, top_tottime=by_tot)
 
 
 def main():

@@ -12,6 +12,8 @@ import types
 import numba
 import numpy as np
 
+from ._config import PRANGE_MIN_WORK
+
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 
@@ -56,14 +58,10 @@ _lower_triangular_inverse_serial, _lower_triangular_inverse_parallel = serial_an
     _lower_triangular_inverse)
 
 
-# Below this many multiply-adds a batch is not worth waking the thread pool for.
-PARALLEL_MIN_WORK = 5_000_000
-
-
 def lower_triangular_inverse(L):
     """Inverse of every lower-triangular matrix of a C-contiguous ``(B, n, n)`` stack."""
     batch, n, _ = L.shape
-    if batch > 1 and batch * n ** 3 // 6 >= PARALLEL_MIN_WORK:
+    if batch > 1 and batch * n ** 3 // 6 >= PRANGE_MIN_WORK:
         return _lower_triangular_inverse_parallel(L)
     return _lower_triangular_inverse_serial(L)
 

@@ -16,10 +16,9 @@ from contextlib import contextmanager
 
 import numpy as np
 
-__all__ = ["n_threads", "split_map", "single_threaded_blas"]
+from ._config import SPLIT_MIN_WORK
 
-# Below this many multiply-adds, splitting costs more than it saves.
-MIN_PARALLEL_WORK = 1_000_000
+__all__ = ["n_threads", "split_map", "single_threaded_blas"]
 
 _EXECUTOR = {}
 
@@ -43,7 +42,7 @@ def split_map(func, n_items, work_per_item):
     is large enough; results come back in order.
     """
     workers = min(n_threads(), n_items)
-    if workers < 2 or n_items * work_per_item < MIN_PARALLEL_WORK:
+    if workers < 2 or n_items * work_per_item < SPLIT_MIN_WORK:
         return [func(slice(0, n_items))]
     bounds = np.linspace(0, n_items, workers + 1).round().astype(int)
     blocks = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]

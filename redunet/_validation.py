@@ -4,7 +4,9 @@ All messages follow one wording: what was expected, what was received, and
 (where useful) how to fix it.  Every check raises ``TypeError`` for a value of
 the wrong kind and ``ValueError`` for a value of the right kind but wrong
 content; inputs of the wrong kind raise :class:`InputTypeError`, which is both,
-because scikit-learn's conventions expect a ``ValueError`` there.
+because scikit-learn's conventions expect a ``ValueError`` there.  Every error the
+library raises for bad input (arguments, files, data) is an :class:`InputError`, so that
+a program (the ``redunet`` command line) tells the caller's mistakes from our own bugs.
 
 Hyper-parameters are checked by scikit-learn's parameter validation
 (``_parameter_constraints`` of the estimators, :func:`check_parameter` for
@@ -22,8 +24,8 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse
 from sklearn.exceptions import NotFittedError
-from sklearn.utils._param_validation import (HasMethods, Interval, Options, StrOptions,
-                                             validate_parameter_constraints)
+from sklearn.utils._param_validation import (HasMethods, Interval, InvalidParameterError,
+                                             Options, StrOptions, validate_parameter_constraints)
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
@@ -35,19 +37,35 @@ __all__ = [
     "choices",
     "instance_of",
     "NotFittedError",
+    "InputError",
     "InputTypeError",
+    "InvalidParameterError",
+    "MissingDependencyError",
     "CONSTRAINTS",
     "FLOAT_DTYPE",
 ]
 
 
-class InputTypeError(TypeError, ValueError):
+class InputError(ValueError):
+    """Bad input given to redunet: an argument, a file or data that fails our checks.
+
+    The caller's mistake, not the library's; a ``ValueError``.  (Hyper-parameters are
+    checked by scikit-learn, whose ``InvalidParameterError`` plays the same role.)
+    """
+
+
+class InputTypeError(InputError, TypeError):
     """An input of the wrong kind (None, complex, sparse, ...).
 
-    A ``TypeError`` by our rule, and a ``ValueError`` as scikit-learn's input
-    checks raise for the same inputs (its ``InvalidParameterError`` is both for
-    the same reason).
+    A ``TypeError`` by our rule, and a ``ValueError`` (an :class:`InputError`) as
+    scikit-learn's input checks raise for the same inputs (its
+    ``InvalidParameterError`` is both for the same reason).
     """
+
+
+class MissingDependencyError(ImportError):
+    """An optional dependency of the feature asked for is not installed (the message
+    names the extra that installs it)."""
 
 
 def _is_bool(value):
@@ -177,7 +195,7 @@ CONSTRAINTS = {
 def check_dtype(dtype, name="dtype"):
     """Return ``numpy.float32`` or ``numpy.float64`` for a ``dtype`` argument."""
     if not FLOAT_DTYPE.is_satisfied_by(dtype):
-        raise ValueError(
+        raise InputError(
             f"The '{name}' parameter must be {FLOAT_DTYPE}. Got {dtype!r} instead."
         )
     return np.dtype(dtype).type
@@ -271,27 +289,27 @@ def check_array(X, name="X", ndim=None, dtype=np.float64, allow_zero_samples=Fal
         if ndim == 2 and arr.ndim == 1:
             hint = (f" Reshape your data with {name}.reshape(-1, 1) if it has a single feature "
                     f"or {name}.reshape(1, -1) if it is a single sample.")
-        raise ValueError(
+        raise InputError(
             f"Expected '{name}' to be a {ndim}D array{layout}. "
             f"Got an array of shape {arr.shape} instead.{hint}"
         )
     if arr.ndim < 1 or arr.shape[0] == 0:
-        raise ValueError(f"Expected '{name}' to hold at least one sample. Got shape {arr.shape}.")
+        raise InputError(f"Expected '{name}' to hold at least one sample. Got shape {arr.shape}.")
     if arr.size == 0:
-        raise ValueError(f"Expected every sample of '{name}' to have entries. Found an array "
+        raise InputError(f"Expected every sample of '{name}' to have entries. Found an array "
                          f"with 0 feature(s) (shape={arr.shape}) while a minimum of 1 is "
                          f"required.")
     arr = np.ascontiguousarray(arr, dtype=dtype)
     if not np.all(np.isfinite(arr)):
         bad = np.flatnonzero(~np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1))
-        raise ValueError(
+        raise InputError(
             f"Expected '{name}' to contain only finite values. Found NaN or inf in "
             f"sample(s) {bad[:5].tolist()}{'...' if bad.size > 5 else ''}."
         )
     if not allow_zero_samples:
         zero = np.flatnonzero(~np.any(arr.reshape(arr.shape[0], -1) != 0, axis=1))
         if zero.size:
-            raise ValueError(
+            raise InputError(
                 f"Expected every sample of '{name}' to be non-zero (samples are projected onto "
                 f"the unit sphere). Sample(s) {zero[:5].tolist()} are all zeros."
             )
@@ -325,33 +343,33 @@ def check_labels(y, n_samples, name="y", min_per_class=2):
     if labels.ndim == 2 and labels.shape[1] == 1:
         labels = column_or_1d(labels, warn=True)     # scikit-learn's DataConversionWarning
     if labels.ndim != 1:
-        raise ValueError(
+        raise InputError(
             f"Expected '{name}' to be a 1D array of labels. Got shape {labels.shape} instead."
         )
     if labels.shape[0] != n_samples:
-        raise ValueError(
+        raise InputError(
             f"Expected '{name}' to have one label per sample of X ({n_samples}). "
             f"Got {labels.shape[0]} labels instead."
         )
     if labels.dtype.kind == "f" and not np.all(np.isfinite(labels)):
-        raise ValueError(f"Expected '{name}' to contain no NaN or inf labels.")
+        raise InputError(f"Expected '{name}' to contain no NaN or inf labels.")
     try:
         classes, y_index, counts = np.unique(labels, return_inverse=True, return_counts=True)
     except TypeError as exc:
-        raise TypeError(
+        raise InputTypeError(
             f"Expected the labels in '{name}' to be of one sortable type (e.g. all ints or "
             f"all strings). Sorting them failed: {exc}"
         ) from None
     if not labels.dtype.hasobject:      # labels of any sortable Python type stay allowed
         check_classification_targets(labels)
     if classes.shape[0] < 2:
-        raise ValueError(
+        raise InputError(
             f"Expected '{name}' to contain at least two classes. Got {classes.shape[0]} class "
             f"({classes.tolist()!r})."
         )
     small = counts < min_per_class
     if np.any(small):
-        raise ValueError(
+        raise InputError(
             f"Expected every class in '{name}' to have at least {min_per_class} samples. "
             f"Class(es) {classes[small][:5].tolist()!r} have {counts[small][:5].tolist()}."
         )

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import check_parameter
+from ._validation import InputError, check_parameter
 from .checkpoint import committed_layers
 from .datasets import (MNIST_ENV_VAR, balanced_subset, cyclic_shift, load_mice_protein,
                        load_mnist, polar_sample, sinusoid_classes, translate2d)
@@ -107,7 +107,7 @@ def rate_reduction_optimum(class_sizes, dim, eps):
     check_parameter("rate_reduction_optimum", "dim", dim, "positive_int")
     check_parameter("rate_reduction_optimum", "eps", eps, "positive_float")
     if sizes.ndim != 1 or sizes.size == 0 or np.any(sizes <= 0):
-        raise ValueError("Expected 'class_sizes' to be a non-empty sequence of positive counts. "
+        raise InputError("Expected 'class_sizes' to be a non-empty sequence of positive counts. "
                          f"Got {list(np.atleast_1d(sizes))!r}.")
     K, m = sizes.shape[0], sizes.sum()
     if K > dim:
@@ -337,7 +337,7 @@ def _fill_and_scale(X_train, X_test):
     """Missing values -> training mean of the feature; then standardize by training statistics."""
     empty = np.isnan(X_train).all(axis=0)
     if np.any(empty):
-        raise ValueError(f"Protein column(s) {np.flatnonzero(empty)[:5].tolist()} have no value "
+        raise InputError(f"Protein column(s) {np.flatnonzero(empty)[:5].tolist()} have no value "
                          "in the training split; cannot fill their missing values.")
     mean = np.nanmean(X_train, axis=0)
     X_train = np.where(np.isnan(X_train), mean, X_train)
@@ -503,7 +503,7 @@ def _two_class_mnist(owner, classes, n_train_per_class, n_test_per_class, paper_
         check_parameter(owner, name, value, "optional_positive_int")
     classes = tuple(int(c) for c in classes)
     if len(set(classes)) < 2 or not all(0 <= c <= 9 for c in classes):
-        raise ValueError(f"The 'classes' parameter of {owner} must hold at least two distinct "
+        raise InputError(f"The 'classes' parameter of {owner} must hold at least two distinct "
                          f"digits 0-9. Got {classes!r}.")
     X_train, y_train, X_test, y_test = load_mnist(mnist_path)
     source = mnist_path or os.environ.get(MNIST_ENV_VAR) or None

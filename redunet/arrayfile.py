@@ -41,6 +41,8 @@ import zlib
 
 import numpy as np
 
+from ._validation import InputError, InputTypeError
+
 __all__ = ["write_arrays", "read_arrays", "encode_arrays", "overwrite", "SIGNATURE", "ALIGNMENT",
            "damaged_file"]
 
@@ -117,7 +119,7 @@ def _encode(meta, arrays):
     for name, array in arrays.items():
         array = np.asarray(array)
         if array.dtype.kind not in _ALLOWED_KINDS:
-            raise TypeError(f"Cannot save array {name!r} of dtype {array.dtype} without pickle; "
+            raise InputTypeError(f"Cannot save array {name!r} of dtype {array.dtype} without pickle; "
                             "use booleans, numbers or strings.")
         raw = _raw(array)
         entries.append({"name": name, "dtype": array.dtype.str, "shape": list(array.shape),
@@ -191,8 +193,9 @@ def sync_folder(folder):
 
 
 def damaged_file(what, path, why):
-    """The ``ValueError`` for a file that cannot be read."""
-    return ValueError(f"Cannot read the {what} {os.fspath(path)!r}: {why}. It is truncated, "
+    """The error (an :class:`~redunet._validation.InputError`, a ``ValueError``) for a file
+    that cannot be read."""
+    return InputError(f"Cannot read the {what} {os.fspath(path)!r}: {why}. It is truncated, "
                       "corrupted, or not a file written by redunet.")
 
 

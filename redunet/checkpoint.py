@@ -46,6 +46,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from ._validation import InputError
 from .arrayfile import damaged_file, encode_arrays, overwrite, read_arrays, sync_folder
 from .stack import LayerStack, layer_layout
 
@@ -385,7 +386,7 @@ class Checkpoint:
                 if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
                     raise damaged_file(_WHAT, path, "it is not a redunet checkpoint state")
                 if meta.get("version") != _VERSION:
-                    raise ValueError(f"The checkpoint in {self.folder!r} has format version "
+                    raise InputError(f"The checkpoint in {self.folder!r} has format version "
                                      f"{meta.get('version')!r}; this redunet reads version "
                                      f"{_VERSION}. Use another folder, or resume=False.")
                 if not isinstance(meta.get("seq"), int):
@@ -394,7 +395,7 @@ class Checkpoint:
                 failures.append(exc)
                 continue
             if meta.get("key") != self.key:
-                raise ValueError(
+                raise InputError(
                     f"The checkpoint in {self.folder!r} was written for other training data or "
                     "parameters; use another folder, or resume=False to start over.")
             candidates.append((meta["seq"], path, meta, arrays))

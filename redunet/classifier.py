@@ -20,7 +20,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._validation import CONSTRAINTS, check_array, check_labels
+from ._validation import CONSTRAINTS, InputError, check_array, check_labels
 from .spectrum import weighted_sq_norms
 
 __all__ = ["NearestSubspace"]
@@ -107,12 +107,12 @@ class NearestSubspace(ClassifierMixin, BaseEstimator):
                             shape_hint="(n_samples, n_features)")
         n_frequencies, n_features = self.bases_[0].shape[:2]
         if n_frequencies != 1:
-            raise ValueError(f"This NearestSubspace was fitted on spectral features with "
+            raise InputError(f"This NearestSubspace was fitted on spectral features with "
                              f"{n_frequencies} frequencies; use 'predict_spectral'.")
         if hasattr(self, "n_features_in_"):
             validate_data(self, Z, reset=False, skip_check_array=True)
         elif plain.shape[1] != n_features:
-            raise ValueError(f"X has {plain.shape[1]} features, but NearestSubspace is "
+            raise InputError(f"X has {plain.shape[1]} features, but NearestSubspace is "
                              f"expecting {n_features} features as input.")
         return plain
 
@@ -180,13 +180,13 @@ def accuracy(predicted, y, classes):
     """Fraction of ``predicted`` equal to ``y``; labels unseen in ``classes`` are an error."""
     y = np.asarray(y)
     if y.shape != predicted.shape:
-        raise ValueError(
+        raise InputError(
             f"Expected 'y' to have one label per sample ({predicted.shape[0]}). "
             f"Got shape {y.shape} instead."
         )
     unknown = ~np.isin(y, classes)
     if np.any(unknown):
-        raise ValueError(
+        raise InputError(
             f"Expected the labels in 'y' to be among the training classes {classes.tolist()!r}. "
             f"Got unknown label(s) {np.unique(y[unknown])[:5].tolist()!r}."
         )

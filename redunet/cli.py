@@ -10,8 +10,10 @@ A 2000-layer net on the 2D Gaussian mixture, saved to a model file::
     redunet experiment iris --out-dir runs/iris  # appendix runs: see redunet.cli_appendix
     redunet paper --out-dir runs/paper           # every experiment, then report.md
 
-Errors (bad arguments, unreadable files, invalid data) end the program with
-exit status 2 and one line ``redunet: error: ...`` on standard error.
+Errors of the user (bad arguments, unreadable or damaged files, invalid data, a
+missing optional dependency) end the program with exit status 2 and one line
+``redunet: error: ...`` on standard error.  Any other exception is an error of
+redunet itself: it propagates with its traceback (exit status 1).
 """
 
 import argparse
@@ -23,11 +25,11 @@ from pathlib import Path
 import numpy as np
 
 from .cli_appendix import add_appendix_parsers, add_paper_parser
+from ._validation import InputError, MissingDependencyError
 
 __all__ = ["main"]
 
 _DATASETS = ("gaussian2d", "gaussian3d", "npz")
-_LIBRARY_ERRORS = (ValueError, TypeError, OSError, ImportError)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -67,16 +69,16 @@ def _read_npz(path):
     try:
         archive = np.load(path, allow_pickle=False)
     except (ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise ValueError(f"Cannot read '{path}' as an .npz file with arrays X and y "
+        raise InputError(f"Cannot read '{path}' as an .npz file with arrays X and y "
                          f"({' '.join(str(exc).split())}).") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(f"Expected '{path}' to be an .npz file with arrays X and y. "
+        raise InputError(f"Expected '{path}' to be an .npz file with arrays X and y. "
                          "Got a single .npy array instead.")
     with archive:
         missing = [key for key in ("X", "y") if key not in archive.files]
         if missing:
             found = archive.files[:8] + (["..."] if len(archive.files) > 8 else [])
-            raise ValueError(f"Expected '{path}' to hold arrays 'X' and 'y'. "
+            raise InputError(f"Expected '{path}' to hold arrays 'X' and 'y'. "
                              f"Missing {missing}; found {found}.")
         return archive["X"], archive["y"]
 
@@ -86,9 +88,9 @@ def _resolve_data(args):
     if args.data is None:
         args.data = "npz" if args.input is not None else "gaussian2d"
     if args.data == "npz" and args.input is None:
-        raise ValueError("--data npz needs --input FILE (an .npz file with arrays X and y)")
+        raise InputError("--data npz needs --input FILE (an .npz file with arrays X and y)")
     if args.data != "npz" and args.input is not None:
-        raise ValueError(f"--input is only used with --data npz, not with --data {args.data}")
+        raise InputError(f"--input is only used with --data npz, not with --data {args.data}")
 
 
 def _add_data_options(parser, seed):
@@ -156,9 +158,10 @@ def _fit_on_cluster(net, X, y, args):
         import dask.array as da
         from distributed import Client
     except ImportError:
-        raise ImportError("--scheduler needs Dask: pip install 'redunet[dask]'") from None
+        raise MissingDependencyError("--scheduler needs Dask: pip install 'redunet[dask]'") \
+            from None
     if args.chunk_size is not None:
-        raise ValueError("--scheduler cannot be combined with --chunk-size (the cluster's "
+        raise InputError("--scheduler cannot be combined with --chunk-size (the cluster's "
                          "chunks are the chunks)")
     chunk = max(1, -(-X.shape[0] // 8))
     with Client(args.scheduler):
@@ -328,16 +331,26 @@ def main(argv=None):
     Returns
     -------
     int
-        Exit status: 0 on success (and for ``--help``), 2 for bad arguments or
-        an error reported by the library (one line on standard error).
+        Exit status: 0 on success (and for ``--help``), 2 for an error of the user
+        (one line on standard error): bad arguments, an input the library's checks
+        refuse (:class:`~redunet._validation.InputError` and scikit-learn's
+        ``InvalidParameterError``), a file that cannot be opened (``OSError``), a
+        missing optional dependency.
+
+    Raises
+    ------
+    Exception
+        Any other exception, an error of redunet itself, with its traceback.
     """
+    from ._validation import InvalidParameterError
+    user_errors = (InputError, InvalidParameterError, MissingDependencyError, OSError)
     parser = _parser()
     try:
         args = parser.parse_args(argv)
         return args.handler(args)
     except SystemExit as exc:  # --help, --version, or an argument error already reported
         return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
-    except _LIBRARY_ERRORS as exc:
+    except user_errors as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"redunet: error: {message}", file=sys.stderr)
         return 2

@@ -4,6 +4,7 @@ Each appendix subcommand stores its runner in ``args.run`` (a function of the
 parsed arguments returning the results dict); ``redunet.cli`` prints the table.
 """
 
+from ._validation import InputError
 from .datasets import MICE_URL
 
 __all__ = ["add_appendix_parsers", "add_paper_parser"]
@@ -84,7 +85,7 @@ def _run_iris(args):
 def _run_mice(args):
     from .appendix import mice_experiment
     if args.data_file is None:
-        raise ValueError("The mice run needs the UCI Mice Protein Expression table, which no "
+        raise InputError("The mice run needs the UCI Mice Protein Expression table, which no "
                          f"package ships: download Data_Cortex_Nuclear.xls from {MICE_URL}, "
                          "save it as CSV and pass --data-file FILE.csv")
     return mice_experiment(args.data_file, test_size=args.test_size,

@@ -31,6 +31,8 @@ are :class:`Hook` objects, so every executor has them.  This is the only
 place where layers are appended.
 """
 
+import time
+
 import numpy as np
 
 from . import _kernels
@@ -171,7 +173,7 @@ def record(history, rate, compression):
 
 
 def construct(executor, layers, history, n_layers, weights, eps, backend, classifier, y_index,
-              classes, describe=None, hooks=()):
+              classes, describe=None, hooks=(), seconds=None):
     """Build layers until ``n_layers`` (or a hook stops), then fit the classifier.
 
     Parameters
@@ -197,6 +199,10 @@ def construct(executor, layers, history, n_layers, weights, eps, backend, classi
     describe : callable or None
         ``describe(layer_index, class_index, frequency)`` -> text, for errors.
     hooks : sequence of Hook
+    seconds : list or None
+        If given, the wall seconds of every layer added are appended to it: from
+        the end of the previous layer (or of the input's statistics) to the end
+        of this one, its hooks included.
 
     Returns
     -------
@@ -204,6 +210,7 @@ def construct(executor, layers, history, n_layers, weights, eps, backend, classi
         Fitted.
     """
     stats = executor.statistics()
+    clock = time.perf_counter()
     while len(layers) < n_layers:
         index = len(layers)
         where = None if describe is None else (
@@ -216,6 +223,10 @@ def construct(executor, layers, history, n_layers, weights, eps, backend, classi
         layers.append(layer)
         for hook in hooks:
             hook.layer_added(layers, history, executor)
+        if seconds is not None:
+            now = time.perf_counter()
+            seconds.append(now - clock)
+            clock = now
     for hook in hooks:
         hook.finished(layers, history, executor)
     if len(history["rate"]) == len(layers):

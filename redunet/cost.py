@@ -18,6 +18,7 @@ stored as ``F x C x C`` (dense) or ``F x C x r`` (low rank) arrays.
 
 import numpy as np
 
+from ._validation import InputError
 from .operators import prefers_low_rank
 
 __all__ = ["n_frequencies", "layer_cost", "model_cost"]
@@ -33,7 +34,7 @@ def n_frequencies(arch, spatial):
     if arch == "fourier2d":
         H, W = spatial
         return H * (W // 2 + 1)
-    raise ValueError(f"Unknown arch {arch!r}; expected 'vector', 'fourier1d' or 'fourier2d'.")
+    raise InputError(f"Unknown arch {arch!r}; expected 'vector', 'fourier1d' or 'fourier2d'.")
 
 
 def _operator(F, n, C, m):

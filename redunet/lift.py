@@ -17,14 +17,11 @@ import scipy.fft
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._config import fft_workers
-from ._validation import CONSTRAINTS, check_array
+from ._config import CHUNK_BYTES, LIFT_MAX_CHUNK, fft_workers
+from ._validation import CONSTRAINTS, InputError, check_array
 
 __all__ = ["Lift1D", "Lift2D"]
 
-# Bound on the complex intermediates of one chunk of samples, and on its size.
-_CHUNK_BYTES = 64 * 2**20
-_MAX_CHUNK = 256
 
 
 class _BaseLift(TransformerMixin, BaseEstimator):
@@ -68,14 +65,14 @@ class _BaseLift(TransformerMixin, BaseEstimator):
         """Every kernel extent must fit in the signal's extent along its cyclic axis."""
         for name, k, n in zip(self._axis_names, kernels.shape[2:], X.shape[2:]):
             if k > n:
-                raise ValueError(
+                raise InputError(
                     f"The kernel size given by {source} ({k}) exceeds the {name} of 'X' ({n}); "
                     f"got 'X' of shape {X.shape}. Use a smaller kernel or longer signals."
                 )
 
     def _check_channels(self, X, expected, against):
         if X.shape[1] != expected:
-            raise ValueError(
+            raise InputError(
                 f"Expected 'X' to have {expected} channels (axis 1) {against}. "
                 f"Got {X.shape[1]} channels (shape {X.shape}) instead."
             )
@@ -177,7 +174,7 @@ class _BaseLift(TransformerMixin, BaseEstimator):
 
         out = np.empty((n_samples, n_out) + size, dtype=X.dtype)
         per_sample = (self.in_channels_ + 2 * n_out) * n_freq * khat.itemsize
-        chunk = int(np.clip(_CHUNK_BYTES // per_sample, 1, _MAX_CHUNK))
+        chunk = int(np.clip(CHUNK_BYTES // per_sample, 1, LIFT_MAX_CHUNK))
         for start in range(0, n_samples, chunk):
             block = X[start:start + chunk]
             b = block.shape[0]

@@ -26,6 +26,7 @@ import zipfile
 
 import numpy as np
 
+from ._validation import InputError, InputTypeError
 from .arrayfile import damaged_file, read_arrays, write_arrays
 from .classifier import NearestSubspace
 from .lift import Lift1D, Lift2D
@@ -47,7 +48,7 @@ def _model_contents(net):
     lift = params.pop("lift")
     classes = np.asarray(net.classes_)
     if classes.dtype.hasobject:
-        raise TypeError("Labels of dtype object cannot be saved without pickle; "
+        raise InputTypeError("Labels of dtype object cannot be saved without pickle; "
                         "use ints, floats or strings as labels.")
     layers = net.layers_
     if not isinstance(layers, LayerStack):
@@ -109,14 +110,14 @@ def load_model(cls, path, mmap=False):
     if start == _ZIP_SIGNATURE:
         version = _legacy_version(path)
         if version is not None:
-            raise ValueError(f"The model file {path!r} has format version {version!r}; this "
+            raise InputError(f"The model file {path!r} has format version {version!r}; this "
                              f"redunet reads version {FORMAT_VERSION}. Rebuild the model, or "
                              "load it with the release that wrote it and save it again.")
     meta, arrays = read_arrays(path, mmap=mmap, what="model file")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
         raise damaged_file("model file", path, "its metadata does not name the redunet-model format")
     if meta.get("version") != FORMAT_VERSION:
-        raise ValueError(f"The model file {path!r} has format version {meta.get('version')!r}; "
+        raise InputError(f"The model file {path!r} has format version {meta.get('version')!r}; "
                          f"this redunet reads version {FORMAT_VERSION}.")
     try:
         return _rebuild(cls, meta, arrays)
@@ -148,6 +149,7 @@ def _rebuild(cls, meta, arrays):
     else:
         net.layers_ = LayerStack()
     net.n_layers_ = len(net.layers_)
+    net.layer_seconds_ = np.zeros(0)
     classifier = NearestSubspace(meta["classifier_n_components"])
     classifier.classes_ = net.classes_
     classifier.weights_ = arrays["classifier.weights"]

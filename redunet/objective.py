@@ -17,7 +17,7 @@ of the smaller of the ``d x d`` and ``n x n`` Gram matrices.
 
 import numpy as np
 
-from ._validation import check_array, check_parameter
+from ._validation import InputError, check_array, check_parameter
 from .operators import factorize
 
 __all__ = ["coding_rate", "compression_rate", "rate_reduction", "spectral_rates"]
@@ -70,7 +70,7 @@ def spectral_rates(V, weights, eps, membership):
 def _prepare(Z, y, membership):
     Z = check_array(Z, name="Z", ndim=2, shape_hint="(n_samples, n_features)")
     if (y is None) == (membership is None):
-        raise ValueError("Pass exactly one of 'y' (hard labels) or 'membership' (soft, (m, K)).")
+        raise InputError("Pass exactly one of 'y' (hard labels) or 'membership' (soft, (m, K)).")
     if y is not None:
         from ._validation import check_labels
         classes, y_index = check_labels(y, Z.shape[0], min_per_class=1)
@@ -79,12 +79,12 @@ def _prepare(Z, y, membership):
         membership = check_array(membership, name="membership", ndim=2, allow_zero_samples=True,
                                  shape_hint="(n_samples, n_classes)")
         if membership.shape[0] != Z.shape[0]:
-            raise ValueError(
+            raise InputError(
                 f"Expected 'membership' to have one row per sample of Z ({Z.shape[0]}). "
                 f"Got {membership.shape[0]} rows instead."
             )
         if np.any(membership < 0):
-            raise ValueError("Expected 'membership' to be non-negative.")
+            raise InputError("Expected 'membership' to be non-negative.")
     return Z, membership
 
 

@@ -24,7 +24,7 @@ The same Cholesky factors give the log-determinants of the objective:
 import numpy as np
 
 from . import _kernels
-from ._config import resolve_backend
+from ._config import SMALL_RANK, resolve_backend
 from ._parallel import split_map
 from .spectrum import sq_magnitude
 
@@ -103,10 +103,6 @@ def _is_positive_definite(A):
     except np.linalg.LinAlgError:
         return False
     return bool(np.all(np.isfinite(L)))
-
-
-# Largest rank for which the fused norm kernel beats the product-based NumPy form.
-SMALL_RANK = 16
 
 
 def prefers_low_rank(n, C):

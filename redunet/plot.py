@@ -11,6 +11,8 @@ import sys
 
 import numpy as np
 
+from ._validation import InputError, MissingDependencyError
+
 __all__ = [
     "plot_history",
     "plot_similarity",
@@ -25,7 +27,7 @@ def _pyplot():
     try:
         import matplotlib
     except ImportError:
-        raise ImportError(
+        raise MissingDependencyError(
             "Plotting needs the optional package 'matplotlib' "
             "(install it with `pip install redunet[plot]`)."
         ) from None
@@ -48,7 +50,7 @@ def _axes(ax, projection=None, figsize=(5.0, 4.0)):
 def _labels(y, n_samples):
     y = np.asarray(y)
     if y.shape != (n_samples,):
-        raise ValueError(
+        raise InputError(
             f"Expected 'y' to hold one label per sample ({n_samples}). Got shape {y.shape} instead."
         )
     return y
@@ -87,7 +89,7 @@ def plot_history(history, ax=None):
     """
     missing = [key for key in ("rate", "compression", "delta_r") if key not in history]
     if missing:
-        raise ValueError(
+        raise InputError(
             f"Expected 'history' to hold the keys 'rate', 'compression' and 'delta_r' "
             f"(ReduNet.history_). Missing {missing}."
         )
@@ -160,7 +162,7 @@ def plot_similarity(Z, y, ax=None, title=None):
 def _check_points(Z, dim):
     Z = np.asarray(Z, dtype=float)
     if Z.ndim != 2 or Z.shape[1] != dim:
-        raise ValueError(f"Expected 'Z' of shape (n_samples, {dim}). Got shape {Z.shape} instead.")
+        raise InputError(f"Expected 'Z' of shape (n_samples, {dim}). Got shape {Z.shape} instead.")
     return Z
 
 
@@ -236,7 +238,7 @@ def plot_features_3d(Z, y, ax=None):
     Z = _check_points(Z, 3)
     y = _labels(y, Z.shape[0])
     if ax is not None and getattr(ax, "name", None) != "3d":
-        raise ValueError("Expected 'ax' to be a 3D axes (projection='3d'). Got a 2D axes.")
+        raise InputError("Expected 'ax' to be a 3D axes (projection='3d'). Got a 2D axes.")
     ax = _axes(ax, projection="3d", figsize=(5.0, 5.0))
     for label in np.unique(y):
         points = Z[y == label]
@@ -280,7 +282,7 @@ def plot_invariance(accuracy, shifts=None, reference=None, ax=None):
     """
     accuracy = np.asarray(accuracy, dtype=float)
     if accuracy.ndim not in (1, 2):
-        raise ValueError(
+        raise InputError(
             f"Expected 'accuracy' to be 1D (per shift) or 2D (per translation). "
             f"Got shape {accuracy.shape} instead."
         )

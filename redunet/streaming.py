@@ -15,6 +15,7 @@ import tempfile
 
 import numpy as np
 
+from ._validation import InputError
 from .statistics import Statistics
 
 __all__ = ["LocalChunks", "Statistics"]
@@ -120,7 +121,7 @@ class LocalChunks:
     def load(self, features):
         """Replace the features by ``features`` of shape ``(m, F, C)`` (e.g. memory-mapped)."""
         if tuple(features.shape) != self.shape:
-            raise ValueError(f"Expected restored features of shape {self.shape}. "
+            raise InputError(f"Expected restored features of shape {self.shape}. "
                              f"Got {tuple(features.shape)} instead.")
         for samples in self._slices:
             self.write(samples, np.ascontiguousarray(

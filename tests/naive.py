@@ -1,7 +1,10 @@
-"""Slow, deliberately plain reference implementations of SPEC.md, used only by the tests.
+"""Slow, deliberately plain reference implementations, used by the tests and the benchmarks.
 
-Nothing here imports from ``redunet``: explicit inverses, loops over classes,
-samples and frequencies, ``np.linalg.slogdet`` for log-determinants.
+Nothing here imports from ``redunet``: explicit inverses, loops over classes and
+frequencies, ``np.linalg.slogdet`` for log-determinants, dense operators for every
+class.  Updates are vectorized over samples only, so that the benchmarks time what a
+careful user would write from the paper, not a per-sample Python loop.  Every numba
+kernel of ``redunet._kernels`` has its twin here (section "kernel twins").
 """
 
 import numpy as np
@@ -44,16 +47,17 @@ def vector_objective(Z, y_index, K, eps):
 
 
 def vector_update(Z, E, Cs, gammas, eta, lmbda):
-    out = np.empty_like(Z)
-    for i, z in enumerate(Z):
-        pi = softmax(np.array([-lmbda * np.linalg.norm(C @ z) for C in Cs]))
-        step = E @ z - sum(g * p * (C @ z) for g, p, C in zip(gammas, pi, Cs))
-        new = z + eta * step
-        out[i] = new / np.linalg.norm(new)
-    return out
+    """``z + eta (E z - sum_j gamma_j pi_j(z) C_j z)``, then ``z / ||z||``, for every row."""
+    compressed = [Z @ C.T for C in Cs]
+    pi = softmax(np.stack([-lmbda * np.linalg.norm(CZ, axis=1) for CZ in compressed], axis=1))
+    step = Z @ E.T
+    for j, CZ in enumerate(compressed):
+        step -= gammas[j] * pi[:, j:j + 1] * CZ
+    new = Z + eta * step
+    return new / np.linalg.norm(new, axis=1, keepdims=True)
 
 
-# -- twins of the compiled small vector kernels (redunet._kernels.small_vector_*) ----------------
+# -- kernel twins: one per compiled kernel of redunet._kernels ----------------------------------
 def small_vector_scatters(Z, y_index, K):
     """``S_j = sum_{i in j} z_i z_i^T`` per class, by a loop over samples."""
     d = Z.shape[1]
@@ -78,6 +82,29 @@ def small_vector_operators(scatters, counts, eps):
 def small_vector_apply(Z, operators, gammas, eta, lmbda):
     """The update of :func:`vector_update` with ``operators = C_0 .. C_{K-1}, E``."""
     return vector_update(Z, operators[-1], list(operators[:-1]), gammas, eta, lmbda)
+
+
+def lower_triangular_inverse(L):
+    """Twin of ``_kernels.lower_triangular_inverse``: the inverse of every matrix of the batch."""
+    return np.stack([np.tril(np.linalg.inv(matrix)) for matrix in L])
+
+
+def lowrank_sq_norms(coefficients, gram, power, weights):
+    """Twin of ``_kernels.lowrank_sq_norms``: ``sum_f w_f (power_f - 2 ||c_f||^2 + c_f^H G_f c_f)``
+    per sample, by a loop over frequencies."""
+    out = np.zeros(coefficients.shape[1])
+    for f in range(coefficients.shape[0]):
+        c = coefficients[f]
+        quadratic = np.einsum("ia,ab,ib->i", c.conj(), gram[f], c).real
+        out += weights[f] * (power[f] - 2 * np.sum(np.abs(c) ** 2, axis=1) + quadratic)
+    return out
+
+
+def step_and_normalize(V, step, shrink, weights, eta):
+    """Twin of ``_kernels.step_and_normalize``: ``v (1 - eta shrink) + eta step``, then divided
+    by its full-spectrum norm ``sqrt(sum_f w_f ||v_f||^2)``."""
+    new = V * (1 - eta * shrink)[None, :, None] + eta * step
+    return new / np.sqrt(np.einsum("f,fmc->m", weights, np.abs(new) ** 2))[None, :, None]
 
 
 def vector_redunet(X, y, n_layers, eta=0.5, eps=0.1, lmbda=500.0):
@@ -106,11 +133,21 @@ def vector_apply(X, layers, eta=0.5, lmbda=500.0):
 # -- shift-invariant ReduNet, dense block-circulant form (SPEC section 3) ---------------------------
 def all_shifts(z):
     """Every cyclic shift of a multichannel sample z of shape (C, *spatial), flattened: (C*N, N)."""
-    spatial = z.shape[1:]
-    columns = []
-    for shift in np.ndindex(*spatial):
-        columns.append(np.roll(z, shift, axis=tuple(range(1, z.ndim))).ravel())
-    return np.stack(columns, axis=1)
+    return circulants(z[None])[0]
+
+
+def circulants(Z):
+    """:func:`all_shifts` of every sample of ``Z`` (n, C, *spatial): shape (n, C*N, N)."""
+    axes = tuple(range(2, Z.ndim))
+    return np.stack([np.roll(Z, shift, axis=axes).reshape(Z.shape[0], -1)
+                     for shift in np.ndindex(*Z.shape[2:])], axis=2)
+
+
+def circulant_scatter(Z):
+    """``sum_i circ(z_i) circ(z_i)^T`` of the samples ``Z`` (n, C, *spatial)."""
+    shifts = circulants(Z)
+    stacked = shifts.transpose(1, 0, 2).reshape(shifts.shape[1], -1)
+    return stacked @ stacked.T
 
 
 def dense_circulant_redunet(X, y, n_layers, eta=0.5, eps=0.1, lmbda=500.0):
@@ -128,12 +165,11 @@ def dense_circulant_redunet(X, y, n_layers, eta=0.5, eps=0.1, lmbda=500.0):
     history, layers = [], []
 
     def scatter(rows):
-        return sum(all_shifts(Z[i].reshape(X.shape[1:])) @ all_shifts(Z[i].reshape(X.shape[1:])).T
-                   for i in rows)
+        return circulant_scatter(Z[rows].reshape((-1,) + X.shape[1:]))
 
     for _ in range(n_layers + 1):
         alpha = C / (m * eps)
-        A = np.eye(D) + alpha / N * scatter(range(m))
+        A = np.eye(D) + alpha / N * scatter(np.arange(m))
         rate = np.linalg.slogdet(A)[1] / (2 * N)
         E = alpha * np.linalg.inv(A)
         Cs, gammas, compression = [], [], 0.0
@@ -153,40 +189,52 @@ def dense_circulant_redunet(X, y, n_layers, eta=0.5, eps=0.1, lmbda=500.0):
 
 
 # -- shift-invariant ReduNet, full complex spectrum with a loop over frequencies ------------------
+def spectral_operator(Vf, eps, n_channels):
+    """``alpha inv(I + alpha V^T conj(V))`` of the samples ``Vf`` (n, C) at one frequency, and
+    ``logdet(I + alpha ...)``, with ``alpha = C / (n eps)``."""
+    alpha = n_channels / (Vf.shape[0] * eps)
+    A = np.eye(n_channels) + alpha * Vf.T @ Vf.conj()
+    return alpha * np.linalg.inv(A), np.linalg.slogdet(A)[1]
+
+
 def full_spectrum_redunet(X, y, n_layers, eta=0.5, eps=0.1, lmbda=500.0):
-    """SPEC section 3 with the full spectrum (np.fft.fftn over the spatial axes), explicit
-    inverses and a Python loop over every frequency.  Returns features (m, C, *spatial)."""
+    """The shift-invariant ReduNet on the full spectrum (np.fft.fftn over the spatial axes),
+    explicit inverses and a Python loop over every frequency and class.
+
+    Returns the features (m, C, *spatial), the layers ``(E, Cs, gammas)`` (a list of F
+    matrices for ``E`` and for every class) and ``delta_R`` per layer, the input of every
+    layer then the output of the last one.
+    """
     y_index, K = encode(y)
     m, C = X.shape[:2]
     axes = tuple(range(2, X.ndim))
     Z = X / np.linalg.norm(X.reshape(m, -1), axis=1).reshape((-1,) + (1,) * (X.ndim - 1))
     V = np.fft.fftn(Z, axes=axes, norm="ortho").reshape(m, C, -1)     # (m, C, F)
     F = V.shape[2]
-    for _ in range(n_layers):
-        alpha = C / (m * eps)
-        E = [alpha * np.linalg.inv(np.eye(C) + alpha * V[:, :, f].T @ V[:, :, f].conj())
-             for f in range(F)]
-        Cs, gammas = [], []
+    gammas = np.array([np.mean(y_index == j) for j in range(K)])
+    layers, history = [], []
+    for index in range(n_layers + 1):
+        E, rate = zip(*(spectral_operator(V[:, :, f], eps, C) for f in range(F)))
+        Cs, compression = [], 0.0
         for j in range(K):
-            Vj = V[y_index == j]
-            alpha_j = C / (Vj.shape[0] * eps)
-            Cs.append([alpha_j * np.linalg.inv(np.eye(C) + alpha_j * Vj[:, :, f].T @ Vj[:, :, f].conj())
-                       for f in range(F)])
-            gammas.append(Vj.shape[0] / m)
-        new = np.empty_like(V)
-        for i in range(m):
-            v = V[i]
-            norms = [np.sqrt(sum(np.linalg.norm(Cj[f] @ v[:, f]) ** 2 for f in range(F)))
-                     for Cj in Cs]
-            pi = softmax(-lmbda * np.array(norms))
-            for f in range(F):
-                step = E[f] @ v[:, f] - sum(g * p * (Cj[f] @ v[:, f])
-                                            for g, p, Cj in zip(gammas, pi, Cs))
-                new[i, :, f] = v[:, f] + eta * step
-            new[i] /= np.linalg.norm(new[i])
-        V = new
+            Cj, logdets = zip(*(spectral_operator(V[y_index == j, :, f], eps, C)
+                                for f in range(F)))
+            Cs.append(Cj)
+            compression += gammas[j] * sum(logdets)
+        history.append((sum(rate) - compression) / (2 * F))
+        if index == n_layers:
+            break
+        layers.append((E, Cs, gammas))
+        compressed = [np.stack([V[:, :, f] @ Cj[f].T for f in range(F)], axis=2) for Cj in Cs]
+        norms = np.stack([np.sqrt((np.abs(CV) ** 2).sum(axis=(1, 2))) for CV in compressed], 1)
+        pi = softmax(-lmbda * norms)                                    # (m, K)
+        new = np.stack([V[:, :, f] @ E[f].T for f in range(F)], axis=2)
+        for j, CV in enumerate(compressed):
+            new -= gammas[j] * pi[:, j, None, None] * CV
+        V = V + eta * new
+        V /= np.linalg.norm(V.reshape(m, -1), axis=1)[:, None, None]
     out = np.fft.ifftn(V.reshape(X.shape), axes=axes, norm="ortho")
-    return out.real
+    return out.real, layers, np.array(history)
 
 
 # -- nearest subspace ------------------------------------------------------------------------------

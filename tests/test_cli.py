@@ -11,7 +11,8 @@ import pytest
 
 import redunet
 from redunet.cli import main
-from redunet.datasets import gaussian_mixture_3d
+from redunet import rate_reduction
+from redunet.datasets import gaussian_mixture_2d, gaussian_mixture_3d
 
 TINY_BUILD = ["build", "--n-per-class", "20", "--layers", "10", "--quiet"]
 
@@ -56,8 +57,12 @@ def test_build_then_evaluate(tmp_path, capsys):
     assert main(["evaluate", str(model), "--n-per-class", "30"]) == 0
     out = capsys.readouterr().out
     assert "seed 1" in out  # held-out samples by default
-    assert 0.9 <= float(_value(out, "accuracy")) <= 1.0
-    assert float(_value(out, "delta_R of features")) > 0
+    net = redunet.ReduNet.load(model)
+    X_new, y_new = gaussian_mixture_2d(n_per_class=30, noise=0.1, seed=1)
+    assert float(_value(out, "accuracy")) == pytest.approx(net.score(X_new, y_new), rel=1e-6)
+    assert float(_value(out, "accuracy")) >= 0.9
+    assert float(_value(out, "delta_R of features")) == pytest.approx(
+        rate_reduction(net.transform(X_new), y_new, eps=0.1), rel=1e-5)
 
 
 def test_build_and_evaluate_npz_data_with_string_labels(tmp_path, capsys):
@@ -152,6 +157,57 @@ def test_module_entry_point_in_subprocess(tmp_path):
     assert done.returncode == 2
     assert done.stderr.startswith("redunet: error: ") and done.stderr.count("\n") == 1
     assert "'noise' parameter" in done.stderr
+
+
+_BROKEN_LOOP = ("import redunet.construction as c\n"
+                "def broken(*args, **kwargs):\n"
+                "    raise ValueError('planted internal inconsistency')\n"
+                "c.layer_from_statistics = broken\n"
+                "from redunet.cli import main\n"
+                "raise SystemExit(main({argv!r}))\n")
+
+
+def test_internal_errors_propagate_with_their_traceback(tmp_path):
+    # A ValueError that is not an input error is a bug of redunet: it is not turned into
+    # a one-line message, the traceback shows where it came from (exit status 1).
+    root = str(Path(redunet.__file__).resolve().parents[1])
+    done = subprocess.run([sys.executable, "-c", _BROKEN_LOOP.format(argv=TINY_BUILD)],
+                          capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, PYTHONPATH=root))
+    assert done.returncode == 1
+    assert "Traceback (most recent call last)" in done.stderr
+    assert "in broken" in done.stderr and "planted internal inconsistency" in done.stderr
+    assert "redunet: error" not in done.stderr
+
+
+def test_internal_errors_are_not_reported_as_user_errors(monkeypatch, capsys):
+    import redunet.construction as construction
+
+    def broken(*args, **kwargs):
+        raise TypeError("planted internal inconsistency")
+
+    monkeypatch.setattr(construction, "layer_from_statistics", broken)
+    with pytest.raises(TypeError, match="planted"):
+        main(TINY_BUILD)
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("make_error, kinds", [
+    (lambda tmp: redunet.ReduNet(n_layers=1).fit(None, [0, 1]), (TypeError, ValueError)),
+    (lambda tmp: redunet.ReduNet(n_layers=1).fit([[1.0, 0], [0, 1]], [0, 0]), (ValueError,)),
+    (lambda tmp: redunet.ReduNet.load(_junk(tmp)), (ValueError,)),
+])
+def test_input_errors_keep_their_builtin_types(tmp_path, make_error, kinds):
+    from redunet._validation import InputError
+    with pytest.raises(InputError) as info:
+        make_error(tmp_path)
+    assert all(isinstance(info.value, kind) for kind in kinds)
+
+
+def _junk(folder):
+    path = folder / "junk.rdn"
+    path.write_bytes(b"not a model file")
+    return path
 
 
 def test_build_checkpoint_and_resume_from_the_command_line(tmp_path, capsys):

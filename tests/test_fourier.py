@@ -33,9 +33,10 @@ def test_fourier_layers_equal_dense_circulant_construction(shape, counts, rng):
 def test_half_spectrum_equals_full_spectrum(shape, counts, rng):
     y = labels_for(counts)
     X = rng.standard_normal((y.shape[0],) + shape)
-    reference = naive.full_spectrum_redunet(X, y, n_layers=5)
+    reference, _, history = naive.full_spectrum_redunet(X, y, n_layers=5)
     net = ReduNet(arch=_arch(shape), n_layers=5).fit(X, y)
     np.testing.assert_allclose(net.transform(X), reference, atol=1e-12, rtol=0)
+    np.testing.assert_allclose(net.history_["delta_r"], history, atol=1e-12, rtol=0)
 
 
 @pytest.mark.parametrize("spectrum, shape", [(RFFT1D, (3, 8)), (RFFT1D, (3, 9)),

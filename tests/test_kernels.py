@@ -18,7 +18,7 @@ def test_triangular_inverse_serial_and_parallel_equal_numpy(batch, n, dtype, rng
     if np.iscomplexobj(A):
         A = A + 1j * rng.standard_normal((batch, n, n)).astype(dtype)
     L = np.tril(A) + 3 * n * np.eye(n, dtype=dtype)
-    reference = np.linalg.inv(L)
+    reference = naive.lower_triangular_inverse(L)
     tol = 1e-12 if np.finfo(dtype).eps < 1e-10 else 1e-5
     for kernel in (_kernels._lower_triangular_inverse_serial,
                    _kernels._lower_triangular_inverse_parallel, _kernels.lower_triangular_inverse):
@@ -126,12 +126,32 @@ def test_low_rank_norms_from_coefficients_equal_explicit_norms(complex_, F, m, C
 
 
 @pytest.mark.parametrize("complex_", [False, True])
+@pytest.mark.parametrize("F, m, n", [(1, 1, 1), (3, 7, 4), (5, 2, 9)])
+def test_lowrank_sq_norms_kernel_equals_numpy_twin(complex_, F, m, n, rng):
+    make = (lambda *s: rng.standard_normal(s) + 1j * rng.standard_normal(s)) if complex_ \
+        else (lambda *s: rng.standard_normal(s))
+    coefficients, G = make(F, m, n), make(F, n, n)
+    gram = G @ np.swapaxes(G, 1, 2).conj()                 # Hermitian, as the operators' Gram
+    power, weights = rng.random((F, m)) * 10, rng.integers(1, 3, size=F).astype(float)
+    np.testing.assert_allclose(_kernels.lowrank_sq_norms(coefficients, gram, power, weights),
+                               naive.lowrank_sq_norms(coefficients, gram, power, weights),
+                               rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("complex_", [False, True])
 def test_step_and_normalize_kernel_equals_numpy(complex_, rng):
     F, m, C = 4, 6, 3
     V = rng.standard_normal((F, m, C)) + (1j * rng.standard_normal((F, m, C)) if complex_ else 0)
     step = rng.standard_normal((F, m, C)) + (1j * rng.standard_normal((F, m, C)) if complex_ else 0)
     shrink, weights = rng.random(m), np.array([1.0, 2.0, 2.0, 1.0])
-    expected = V * (1 - 0.5 * shrink)[None, :, None] + 0.5 * step
-    expected /= np.sqrt(np.einsum("f,fmc->m", weights, np.abs(expected) ** 2))[None, :, None]
+    expected = naive.step_and_normalize(V, step, shrink, weights, 0.5)
     np.testing.assert_allclose(_kernels.step_and_normalize(V, step.copy(), shrink, weights, 0.5),
                                expected, atol=1e-14)
+
+
+def test_every_compiled_kernel_has_a_numpy_twin():
+    from numba.core.dispatcher import Dispatcher
+    kernels = {name.strip("_").removesuffix("_serial").removesuffix("_parallel")
+               for name, obj in vars(_kernels).items() if isinstance(obj, Dispatcher)}
+    assert {"small_vector_apply", "lowrank_sq_norms", "lower_triangular_inverse"} <= kernels
+    assert sorted(k for k in kernels if not callable(getattr(naive, k, None))) == []

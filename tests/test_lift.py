@@ -82,7 +82,7 @@ def test_chunking_matches_single_pass(rng, monkeypatch):
     X = rng.standard_normal((23, 2, 9))
     lift = Lift1D(out_channels=3, kernel_size=4, relu=False).fit(X)
     expected = naive_lift1d(X, lift.kernels_, False)
-    monkeypatch.setattr(lift_module, "_MAX_CHUNK", 5)  # 23 = 4 * 5 + 3, ragged last chunk
+    monkeypatch.setattr(lift_module, "LIFT_MAX_CHUNK", 5)  # 23 = 4 * 5 + 3, ragged last chunk
     np.testing.assert_allclose(lift.transform(X), expected, rtol=0, atol=1e-12)
 
 

@@ -312,7 +312,7 @@ def test_labels_of_any_kind_map_through_sorted_classes(arch_shape, counts, names
     predicted = net.predict(X)
     assert predicted.dtype == names.dtype
     assert set(predicted.tolist()) <= set(names.tolist())
-    assert 0.0 <= net.score(X, y) <= 1.0
+    assert net.score(X, y) == np.mean(predicted == y)
 
     # Same model as with the integer codes of the sorted labels: identical features,
     # and predictions are the original label values of the integer predictions.

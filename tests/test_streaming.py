@@ -155,3 +155,23 @@ def test_fitted_input_stage_is_lift_unit_sphere_and_spectrum(rng):
     assert stage.shape == (6, 4) and stage.feature_dtype == np.complex128
     with pytest.raises(ValueError, match=r"samples of shape \(2, 10\) as in fit"):
         stage.features(X[:, :, :8])
+
+
+def test_chunked_fit_reads_the_feature_store_once_per_layer(monkeypatch, tmp_path, rng):
+    from redunet import streaming
+    reads = []
+    original = streaming.LocalChunks.read
+
+    def counted(self, samples):
+        reads.append(samples)
+        return original(self, samples)
+
+    monkeypatch.setattr(streaming.LocalChunks, "read", counted)
+    X, y = rng.standard_normal((40, 3, 8)), np.arange(40) % 4
+    passes = {}
+    for n_layers in (2, 5):
+        reads.clear()
+        ReduNet(arch="fourier1d", n_layers=n_layers).fit(X, y, chunk_size=10, work_dir=tmp_path)
+        assert len(reads) % 4 == 0 and len(set((s.start, s.stop) for s in reads)) == 4
+        passes[n_layers] = len(reads) // 4
+    assert passes[5] - passes[2] == 3          # every further layer: one pass over 4 chunks
