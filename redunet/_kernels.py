@@ -213,3 +213,163 @@ def step_and_normalize(V, step, shrink, weights, eta):
             for c in range(C):
                 step[f, i, c] *= scale
     return step
+
+
+def _class_scatters(V, y_index, n_classes):
+    """``S[j, f] = sum_{i in class j} v_i(f) v_i(f)^H`` for every class and frequency.
+
+    One pass over the spectrum (threads over frequencies); the lower triangle is
+    accumulated and mirrored, so ``C (C + 1) / 2`` multiply-adds per sample and
+    frequency.
+    """
+    n_freq, m, C = V.shape
+    out = np.zeros((n_classes, n_freq, C, C), dtype=V.dtype)
+    for f in numba.prange(n_freq):
+        for i in range(m):
+            j = y_index[i]
+            for a in range(C):
+                va = V[f, i, a]
+                for b in range(a + 1):
+                    out[j, f, a, b] += va * np.conj(V[f, i, b])
+        for j in range(n_classes):
+            for a in range(C):
+                for b in range(a):
+                    out[j, f, b, a] = np.conj(out[j, f, a, b])
+    return out
+
+
+_class_scatters_serial, _class_scatters_parallel = serial_and_parallel(_class_scatters)
+
+
+def class_scatters(V, y_index, n_classes):
+    """Per-class scatter matrices ``(K, F, C, C)`` of a C-contiguous ``(F, m, C)`` batch."""
+    n_freq, m, C = V.shape
+    if n_freq > 1 and n_freq * m * C * (C + 1) // 2 >= PARALLEL_MIN_WORK:
+        return _class_scatters_parallel(V, y_index, n_classes)
+    return _class_scatters_serial(V, y_index, n_classes)
+
+
+@jit()
+def dense_layer(V, A, gammas, weights, eta, lmbda, start, stop, block, out):
+    """A whole layer update of samples ``start:stop`` with dense operators, fused.
+
+    For a few channels, one pass over the samples' spectra: per block of
+    ``block`` samples, every frequency's ``[E; C_1; ...; C_K] v`` (one stacked
+    ``(K+1) C x C`` product) is kept in a buffer sized to the cache together
+    with the squared norms ``||C_j v||^2``; then the softmax memberships, the
+    step ``v + eta (E v - sum_j gamma_j pi_j C_j v)`` and the normalization.
+
+    Parameters
+    ----------
+    V : ndarray of shape (F, m, C)
+    A : ndarray of shape (F, K + 1, C, C)
+        ``E`` then ``C_1 .. C_K`` at every frequency.
+    gammas : ndarray of shape (K,)
+    weights : ndarray of shape (F,)
+    eta, lmbda : float
+    start, stop, block : int
+    out : ndarray of shape (F, m, C)
+        Written for samples ``start:stop``.
+    """
+    n_freq, m, C = V.shape
+    K = A.shape[1] - 1
+    buffer = np.empty((n_freq, block, K + 1, C), dtype=V.dtype)
+    sq = np.empty((block, K))
+    share = np.empty((block, K))
+    total = np.empty(block)
+    for first in range(start, stop, block):
+        n = min(block, stop - first)
+        sq[:] = 0.0
+        for f in range(n_freq):
+            w = weights[f]
+            for i in range(n):
+                for k in range(K + 1):
+                    for a in range(C):
+                        acc = V[f, first + i, 0] - V[f, first + i, 0]
+                        for c in range(C):
+                            acc += A[f, k, a, c] * V[f, first + i, c]
+                        buffer[f, i, k, a] = acc
+                        if k > 0:
+                            sq[i, k - 1] += w * (acc.real * acc.real + acc.imag * acc.imag)
+        for i in range(n):
+            top = -np.inf
+            for j in range(K):
+                share[i, j] = -lmbda * np.sqrt(sq[i, j])
+                top = max(top, share[i, j])
+            denominator = 0.0
+            for j in range(K):
+                share[i, j] = np.exp(share[i, j] - top)
+                denominator += share[i, j]
+            for j in range(K):
+                share[i, j] *= gammas[j] / denominator
+            total[i] = 0.0
+        for f in range(n_freq):
+            w = weights[f]
+            for i in range(n):
+                for a in range(C):
+                    pull = buffer[f, i, 0, a]
+                    for j in range(K):
+                        pull -= share[i, j] * buffer[f, i, j + 1, a]
+                    value = V[f, first + i, a] + eta * pull
+                    out[f, first + i, a] = value
+                    total[i] += w * (value.real * value.real + value.imag * value.imag)
+        for i in range(n):
+            total[i] = 1.0 / np.sqrt(total[i])
+        for f in range(n_freq):
+            for i in range(n):
+                for a in range(C):
+                    out[f, first + i, a] *= total[i]
+    return out
+
+
+@jit()
+def stacked_sq_norms(P, offsets, C, weights):
+    """``sum_f w_f ||P[f, i, o:o+C]||^2`` for every offset ``o`` and sample ``i``: ``(len, B)``.
+
+    The squared norms of the dense classes' ``C_j v`` inside one stacked product.
+    """
+    n_freq, B, _ = P.shape
+    out = np.zeros((offsets.shape[0], B))
+    for f in range(n_freq):
+        w = weights[f]
+        for i in range(B):
+            for k in range(offsets.shape[0]):
+                acc = 0.0
+                for a in range(offsets[k], offsets[k] + C):
+                    acc += P[f, i, a].real * P[f, i, a].real + P[f, i, a].imag * P[f, i, a].imag
+                out[k, i] += w * acc
+    return out
+
+
+@jit()
+def stacked_step(V, P, offsets, shares, extra, shrink, weights, eta, out):
+    """``v (1 - eta shrink) + eta (P_E - sum_j s_j P_j + extra)``, normalized, into ``out``.
+
+    ``P[..., 0:C]`` is ``E v`` and ``P[..., o_j:o_j+C]`` the dense classes'
+    ``C_j v`` of one stacked product; ``shares`` ``(len(offsets), B)`` their
+    weights ``gamma_j pi_j``; ``extra`` ``(F, B, C)`` the low-rank classes' part
+    of the pull (or an empty array).
+    """
+    n_freq, B, C = V.shape
+    has_extra = extra.shape[0] > 0
+    total = np.zeros(B)
+    for f in range(n_freq):
+        w = weights[f]
+        for i in range(B):
+            keep = 1.0 - eta * shrink[i]
+            for a in range(C):
+                step = P[f, i, a]
+                for k in range(offsets.shape[0]):
+                    step -= shares[k, i] * P[f, i, offsets[k] + a]
+                if has_extra:
+                    step += extra[f, i, a]
+                value = V[f, i, a] * keep + eta * step
+                out[f, i, a] = value
+                total[i] += w * (value.real * value.real + value.imag * value.imag)
+    for i in range(B):
+        total[i] = 1.0 / np.sqrt(total[i])
+    for f in range(n_freq):
+        for i in range(B):
+            for a in range(C):
+                out[f, i, a] *= total[i]
+    return out

@@ -22,7 +22,9 @@ from . import _kernels
 from ._config import resolve_backend
 from ._parallel import split_map
 from .objective import half_mean_logdet
-from .operators import DenseOperator, FactorizationError, build_operator, flush_tiny
+from .operators import (SCATTER_KERNEL_CHANNELS, DenseOperator, FactorizationError,
+                        build_operator, build_operator_from_scatter, class_scatters, flush_tiny,
+                        prefers_low_rank)
 from .spectrum import normalize, sq_magnitude, weighted_sq_norms
 
 __all__ = ["Layer", "build_layer", "apply_layer", "group_rows", "build_and_apply_layer",
@@ -84,12 +86,27 @@ def build_layer(V, groups, weights, eps, backend=None, describe=None):
         ``R`` and ``Rc`` of the input features (SPEC sections 2, 3), computed
         from the same factorizations.
     """
+    n_freq, m, C = V.shape
+    counts = np.array([rows.shape[0] for rows in groups])
+    # Dense operators come from scatter matrices; with the compiled kernel, those of every
+    # class in one pass over V (and E's as their sum).
+    from_scatter = [n > 0 and not prefers_low_rank(int(n), C) for n in counts]
+    scatters = None
+    if (resolve_backend(backend) == "numba" and C <= SCATTER_KERNEL_CHANNELS and all(from_scatter)
+            and not prefers_low_rank(m, C)):
+        y_index = np.empty(m, dtype=np.int64)
+        for j, rows in enumerate(groups):
+            y_index[rows] = j
+        scatters = class_scatters(V, y_index, len(groups), backend)
+
     def make(class_index, alpha):
+        if scatters is not None:
+            S = scatters.sum(axis=0) if class_index is None else scatters[class_index]
+            return build_operator_from_scatter(S, alpha, backend)
         B = V if class_index is None else V[:, groups[class_index]]
         return build_operator(B, alpha, backend=backend)
 
-    counts = np.array([rows.shape[0] for rows in groups])
-    return assemble_layer(make, counts, V.shape[2], weights, eps, describe)
+    return assemble_layer(make, counts, C, weights, eps, describe)
 
 
 def assemble_layer(make, counts, n_channels, weights, eps, describe=None):
@@ -169,17 +186,143 @@ def build_and_apply_layer(V, y_index, groups, weights, eps, eta, lmbda, backend,
 def apply_layer(layer, V, weights, eta, lmbda, backend=None):
     """Apply a layer to features ``V`` (F, m, C); returns new, normalized features.
 
-    Samples are independent, so blocks of them run in parallel threads.
+    Samples are independent, so blocks of them run in parallel threads.  With
+    the numba backend the class operators are applied as one stacked product
+    per frequency (:func:`stacked_operators`), in sample blocks sized to the
+    cache; the NumPy backend applies them one by one (:func:`_apply_block`).
     """
     out = np.empty_like(V)
     cost = layer.expansion.cost + sum(op.cost for op in layer.compressions)
     backend = resolve_backend(backend)
-
-    def block(samples):
-        out[:, samples] = _apply_block(layer, V[:, samples], weights, eta, lmbda, backend)
+    stack = stacked_operators(layer, V.dtype) if backend == "numba" else None
+    if stack is not None and stack.fused:
+        def block(samples):
+            _kernels.dense_layer(V, stack.fused_matrices, stack.gammas, weights.astype(np.float64),
+                                 float(eta), float(lmbda), samples.start, samples.stop,
+                                 stack.block_size(V.shape[0]), out)
+    elif stack is not None:
+        def block(samples):
+            for first in range(samples.start, samples.stop, stack.block_size(V.shape[0])):
+                rows = slice(first, min(samples.stop, first + stack.block_size(V.shape[0])))
+                _apply_stacked(stack, V[:, rows], weights, eta, lmbda, out[:, rows])
+    else:
+        def block(samples):
+            out[:, samples] = _apply_block(layer, V[:, samples], weights, eta, lmbda, backend)
 
     split_map(block, V.shape[1], work_per_item=V.shape[0] * cost)
     return flush_tiny(out)
+
+
+# Largest channel count for which a layer of dense operators runs as one fused kernel
+# (beyond it, BLAS products of the stacked operators are faster).
+FUSED_CHANNELS = 12
+# Bytes of the per-block buffer of stacked products (a share of the cache per thread).
+BLOCK_BYTES = 2 * 2**20
+
+
+class StackedOperators:
+    """A layer's operators laid out for one product per frequency (see :func:`stacked_operators`).
+
+    Attributes
+    ----------
+    matrix : ndarray of shape (F, C, N)
+        ``[E^T, C_j^T (dense classes), conj(W_j) (low-rank classes)]`` side by
+        side, so that ``V[f] @ matrix[f]`` gives every ``E v``, ``C_j v`` and
+        low-rank coefficient ``W_j^H v`` of a block of samples at once.
+    dense, low_rank : list of int
+        Class indices of each kind, in their order inside ``matrix``.
+    offsets : ndarray of int64
+        First column of every dense class.
+    bounds : list of (start, stop)
+        Columns of every low-rank class's coefficients.
+    fused_matrices : ndarray of shape (F, K + 1, C, C) or None
+        ``E, C_1 .. C_K`` for the fused small-channel kernel (all dense, few channels).
+    """
+
+    def __init__(self, layer, dtype):
+        expansion, ops = layer.expansion, layer.compressions
+        self.gammas = np.asarray(layer.gammas, dtype=np.float64)
+        self.dense = [j for j, op in enumerate(ops) if op.kind == "dense"]
+        self.low_rank = [j for j, op in enumerate(ops) if op.kind == "lowrank"]
+        self.alphas = np.array([ops[j].alpha for j in self.low_rank])
+        self.ops = ops
+        C = expansion.matrix.shape[-1]
+        self.n_channels = C
+        self.n_freq = expansion.matrix.shape[0]
+        self.itemsize = np.dtype(dtype).itemsize
+        self.fused_matrices = None
+        if not self.low_rank and C <= FUSED_CHANNELS:
+            self.fused_matrices = np.ascontiguousarray(np.stack(
+                [expansion.matrix] + [ops[j].matrix for j in self.dense], axis=1), dtype=dtype)
+            self.width = (len(ops) + 1) * C
+            return
+        blocks = [expansion.matrix.swapaxes(-1, -2)]
+        blocks += [ops[j].matrix.swapaxes(-1, -2) for j in self.dense]
+        blocks += [ops[j].factor.conj() for j in self.low_rank]
+        self.matrix = np.concatenate(blocks, axis=-1).astype(dtype, copy=False)
+        self.width = self.matrix.shape[-1]
+        self.offsets = np.arange(1, len(self.dense) + 1, dtype=np.int64) * C
+        start = C * (len(self.dense) + 1)
+        self.bounds = []
+        for j in self.low_rank:
+            rank = ops[j].factor.shape[-1]
+            self.bounds.append((start, start + rank))
+            start += rank
+        if self.low_rank:
+            # Columns of the pull of the low-rank classes: W_j^T, stacked.
+            self.factors_t = np.concatenate([ops[j].factor.swapaxes(-1, -2) for j in self.low_rank],
+                                            axis=-2).astype(dtype, copy=False)
+
+    @property
+    def fused(self):
+        return self.fused_matrices is not None
+
+    def block_size(self, n_freq):
+        """Samples per block: the stacked products of a block fill about ``BLOCK_BYTES``."""
+        return max(1, BLOCK_BYTES // (n_freq * self.width * self.itemsize))
+
+
+def stacked_operators(layer, dtype):
+    """The operators of ``layer`` stacked for one product per frequency, in ``dtype``.
+
+    Returns None when the expansion operator is low rank (tiny training sets);
+    the one-by-one path handles that case.
+    """
+    if layer.expansion.kind != "dense":
+        return None
+    return StackedOperators(layer, dtype)
+
+
+def _apply_stacked(stack, V, weights, eta, lmbda, out):
+    """:func:`apply_layer` on one block of samples from one stacked product, into ``out``."""
+    real = V.real.dtype
+    P = np.matmul(V, stack.matrix)                              # (F, B, N)
+    n_classes, B = len(stack.ops), V.shape[1]
+    scores = np.empty((n_classes, B))
+    if stack.dense:
+        scores[stack.dense] = -lmbda * np.sqrt(_kernels.stacked_sq_norms(
+            P, stack.offsets, stack.n_channels, weights))
+    if stack.low_rank:
+        power = sq_magnitude(V).sum(axis=-1)
+        for j, (start, stop) in zip(stack.low_rank, stack.bounds):
+            scores[j] = -lmbda * np.sqrt(stack.ops[j].sq_norms(P[..., start:stop], power, weights,
+                                                               "numba"))
+    scores -= scores.max(axis=0)
+    np.exp(scores, out=scores)
+    scores *= stack.gammas[:, None] / scores.sum(axis=0)
+    shrink = np.zeros(B)
+    extra = np.empty((0, 0, 0), dtype=V.dtype)
+    if stack.low_rank:
+        # sum_j s_j alpha_j (v - W_j c_j): the W_j c_j part as one product with [W_j^T].
+        first = stack.bounds[0][0]
+        coefficients = P[..., first:]
+        for j, alpha, (start, stop) in zip(stack.low_rank, stack.alphas, stack.bounds):
+            share = scores[j] * alpha
+            shrink += share
+            coefficients[..., start - first:stop - first] *= share.astype(real)[None, :, None]
+        extra = np.matmul(coefficients, stack.factors_t)
+    _kernels.stacked_step(V, P, stack.offsets, scores[stack.dense].astype(real), extra,
+                          shrink, weights.astype(np.float64), float(eta), out)
 
 
 def _apply_block(layer, V, weights, eta, lmbda, backend):

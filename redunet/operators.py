@@ -29,7 +29,7 @@ from ._parallel import split_map
 from .spectrum import sq_magnitude
 
 __all__ = ["DenseOperator", "LowRankOperator", "factorize", "build_operator",
-           "FactorizationError"]
+           "FactorizationError", "class_scatters"]
 
 
 class FactorizationError(np.linalg.LinAlgError):
@@ -150,6 +150,48 @@ def factorize(B, alpha, low_rank=None):
 def scatter(B):
     """``S_f = sum_i v_i(f) v_i(f)^H = B[f]^T conj(B[f])`` for every frequency, ``(F, C, C)``."""
     return np.matmul(B.swapaxes(-1, -2), B.conj())
+
+
+# Largest channel count for which the compiled per-class scatter kernel beats BLAS.
+SCATTER_KERNEL_CHANNELS = 24
+
+
+def class_scatters(V, y_index, n_classes, backend=None):
+    """Scatter matrices of every class, ``S[j, f] = sum_{i: y_i = j} v_i(f) v_i(f)^H``.
+
+    Parameters
+    ----------
+    V : ndarray of shape (F, m, C)
+        Spectral features, real or complex.
+    y_index : int ndarray of shape (m,)
+        Class index of every sample, in ``0 .. n_classes - 1``.
+    n_classes : int
+    backend : {"numba", "numpy"} or None
+        The compiled kernel makes one pass over ``V`` (few channels); otherwise
+        one product per class on its gathered samples.
+
+    Returns
+    -------
+    ndarray of shape (n_classes, F, C, C)
+        Hermitian; the sum over classes is the scatter of all samples.
+    """
+    n_freq, m, C = V.shape
+    y_index = np.asarray(y_index)
+    if y_index.shape != (m,):
+        raise ValueError(f"Expected 'y_index' of shape ({m},) (one class per sample of V). "
+                         f"Got {y_index.shape} instead.")
+    if m and (y_index.min() < 0 or y_index.max() >= n_classes):
+        raise ValueError(f"Expected 'y_index' values in [0, {n_classes - 1}]. "
+                         f"Got values in [{y_index.min()}, {y_index.max()}] instead.")
+    if resolve_backend(backend) == "numba" and C <= SCATTER_KERNEL_CHANNELS:
+        return _kernels.class_scatters(np.ascontiguousarray(V), y_index.astype(np.int64),
+                                       n_classes)
+    out = np.zeros((n_classes, n_freq, C, C), dtype=V.dtype)
+    for j in range(n_classes):
+        rows = np.flatnonzero(y_index == j)
+        if rows.size:
+            out[j] = scatter(V[:, rows])
+    return out
 
 
 def factorize_scatter(S, alpha):
