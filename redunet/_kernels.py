@@ -215,38 +215,51 @@ def step_and_normalize(V, step, shrink, weights, eta):
     return step
 
 
-def _class_scatters(V, y_index, n_classes):
-    """``S[j, f] = sum_{i in class j} v_i(f) v_i(f)^H`` for every class and frequency.
+def _class_scatters(X, order, bounds):
+    """``G[j, f] = sum_{i in class j} x_i(f) x_i(f)^T`` for every class and frequency.
 
-    One pass over the spectrum (threads over frequencies); the lower triangle is
-    accumulated and mirrored, so ``C (C + 1) / 2`` multiply-adds per sample and
-    frequency.
+    ``X`` is real ``(F, m, D)``: a complex batch is passed as its real view
+    (``D = 2 C``, real and imaginary parts interleaved), whose real outer
+    products hold the complex scatter (see :func:`class_scatters`).  One pass
+    over the spectrum (threads over frequencies), the samples of a class taken
+    in turn (``order[bounds[j]:bounds[j + 1]]``), each a rank-one update of a
+    local ``D x D`` array.
     """
-    n_freq, m, C = V.shape
-    out = np.zeros((n_classes, n_freq, C, C), dtype=V.dtype)
+    n_freq, m, D = X.shape
+    n_classes = bounds.shape[0] - 1
+    out = np.empty((n_classes, n_freq, D, D))
     for f in numba.prange(n_freq):
-        for i in range(m):
-            j = y_index[i]
-            for a in range(C):
-                va = V[f, i, a]
-                for b in range(a + 1):
-                    out[j, f, a, b] += va * np.conj(V[f, i, b])
+        acc = np.empty((D, D))
         for j in range(n_classes):
-            for a in range(C):
-                for b in range(a):
-                    out[j, f, b, a] = np.conj(out[j, f, a, b])
+            acc[:] = 0.0
+            for r in range(bounds[j], bounds[j + 1]):
+                x = X[f, order[r]]
+                for a in range(D):
+                    xa = x[a]
+                    for b in range(D):
+                        acc[a, b] += xa * x[b]
+            out[j, f] = acc
     return out
 
 
 _class_scatters_serial, _class_scatters_parallel = serial_and_parallel(_class_scatters)
 
 
-def class_scatters(V, y_index, n_classes):
-    """Per-class scatter matrices ``(K, F, C, C)`` of a C-contiguous ``(F, m, C)`` batch."""
+def class_scatters(V, order, bounds):
+    """Per-class scatter matrices ``(K, F, C, C)`` of an ``(F, m, C)`` batch whose class ``j``
+    holds the samples ``order[bounds[j]:bounds[j + 1]]``."""
     n_freq, m, C = V.shape
-    if n_freq > 1 and n_freq * m * C * (C + 1) // 2 >= PARALLEL_MIN_WORK:
-        return _class_scatters_parallel(V, y_index, n_classes)
-    return _class_scatters_serial(V, y_index, n_classes)
+    kernel = (_class_scatters_parallel if n_freq > 1 and n_freq * m * C * C >= PARALLEL_MIN_WORK
+              else _class_scatters_serial)
+    if V.dtype.kind != "c":
+        return kernel(V, order, bounds).astype(V.dtype, copy=False)
+    # x = (r_0, i_0, r_1, i_1, ...): v_a conj(v_b) = (r_a r_b + i_a i_b) + 1j (i_a r_b - r_a i_b).
+    G = kernel(np.ascontiguousarray(V).view(V.real.dtype), order, bounds)
+    G = G.reshape(G.shape[:2] + (C, 2, C, 2))
+    out = np.empty(G.shape[:2] + (C, C), dtype=V.dtype)
+    out.real = G[..., 0, :, 0] + G[..., 1, :, 1]
+    out.imag = G[..., 1, :, 0] - G[..., 0, :, 1]
+    return out
 
 
 @jit()
@@ -338,6 +351,39 @@ def stacked_sq_norms(P, offsets, C, weights):
                 for a in range(offsets[k], offsets[k] + C):
                     acc += P[f, i, a].real * P[f, i, a].real + P[f, i, a].imag * P[f, i, a].imag
                 out[k, i] += w * acc
+    return out
+
+
+@jit()
+def stacked_lowrank_sq_norms(V, P, starts, ranks, grams, weights):
+    """``sum_f w_f (||v||^2 - 2 ||c_j||^2 + c_j^H G_j c_j)`` per low-rank class and sample.
+
+    ``c_j = P[f, i, s_j:s_j + r_j]`` are class ``j``'s coefficients inside one
+    stacked product and ``G_j = grams[j, f, :r_j, :r_j]`` its ``W_j^H W_j``;
+    the result times ``alpha_j^2`` is ``||C_j v||^2`` (see
+    ``LowRankOperator.sq_norms``).  Accumulated in double precision.
+    """
+    n_freq, B, C = V.shape
+    K = starts.shape[0]
+    out = np.zeros((K, B))
+    for f in range(n_freq):
+        w = weights[f]
+        for i in range(B):
+            power = 0.0
+            for a in range(C):
+                power += V[f, i, a].real * V[f, i, a].real + V[f, i, a].imag * V[f, i, a].imag
+            for k in range(K):
+                s = starts[k]
+                sq = 0.0
+                quadratic = 0.0
+                for a in range(ranks[k]):
+                    ca = np.complex128(P[f, i, s + a])
+                    row = 0.0 * ca
+                    for b in range(ranks[k]):
+                        row += grams[k, f, a, b] * np.complex128(P[f, i, s + b])
+                    quadratic += (np.conj(ca) * row).real
+                    sq += ca.real * ca.real + ca.imag * ca.imag
+                out[k, i] += w * (power - 2.0 * sq + quadratic)
     return out
 
 

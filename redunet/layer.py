@@ -24,7 +24,7 @@ from ._parallel import split_map
 from .objective import half_mean_logdet
 from .operators import (SCATTER_KERNEL_CHANNELS, DenseOperator, FactorizationError,
                         build_operator, build_operator_from_scatter, class_scatters, flush_tiny,
-                        prefers_low_rank)
+                        SMALL_RANK, prefers_low_rank)
 from .spectrum import normalize, sq_magnitude, weighted_sq_norms
 
 __all__ = ["Layer", "build_layer", "apply_layer", "group_rows", "build_and_apply_layer",
@@ -216,8 +216,12 @@ def apply_layer(layer, V, weights, eta, lmbda, backend=None):
 # Largest channel count for which a layer of dense operators runs as one fused kernel
 # (beyond it, BLAS products of the stacked operators are faster).
 FUSED_CHANNELS = 12
-# Bytes of the per-block buffer of stacked products (a share of the cache per thread).
-BLOCK_BYTES = 2 * 2**20
+# Bytes of the stacked products of one block of samples: for BLAS products, a share of the
+# last-level cache per thread; for the fused kernel, of the second-level cache.
+BLOCK_BYTES = 16 * 2**20
+# Fewest samples per block of BLAS products (smaller products run far from the peak).
+MIN_BLOCK = 32
+FUSED_BLOCK_BYTES = 512 * 2**10
 
 
 class StackedOperators:
@@ -268,6 +272,16 @@ class StackedOperators:
             rank = ops[j].factor.shape[-1]
             self.bounds.append((start, start + rank))
             start += rank
+        self.starts = np.array([start for start, _ in self.bounds], dtype=np.int64)
+        self.ranks = np.array([stop - start for start, stop in self.bounds], dtype=np.int64)
+        # Gram matrices W_j^H W_j of the low-rank classes of small rank, for the norm kernel.
+        self.grams = None
+        if self.low_rank and self.ranks.max() <= SMALL_RANK:
+            rank = int(self.ranks.max())
+            self.grams = np.zeros((len(self.low_rank), self.n_freq, rank, rank),
+                                  dtype=np.result_type(dtype, np.float64))
+            for k, j in enumerate(self.low_rank):
+                self.grams[k, :, :self.ranks[k], :self.ranks[k]] = ops[j].gram
         if self.low_rank:
             # Columns of the pull of the low-rank classes: W_j^T, stacked.
             self.factors_t = np.concatenate([ops[j].factor.swapaxes(-1, -2) for j in self.low_rank],
@@ -278,8 +292,11 @@ class StackedOperators:
         return self.fused_matrices is not None
 
     def block_size(self, n_freq):
-        """Samples per block: the stacked products of a block fill about ``BLOCK_BYTES``."""
-        return max(1, BLOCK_BYTES // (n_freq * self.width * self.itemsize))
+        """Samples per block: the stacked products of a block fill about ``BLOCK_BYTES``
+        (``FUSED_BLOCK_BYTES`` for the fused kernel)."""
+        if self.fused:
+            return max(1, FUSED_BLOCK_BYTES // (n_freq * self.width * self.itemsize))
+        return max(MIN_BLOCK, BLOCK_BYTES // (n_freq * self.width * self.itemsize))
 
 
 def stacked_operators(layer, dtype):
@@ -294,8 +311,16 @@ def stacked_operators(layer, dtype):
 
 
 def _apply_stacked(stack, V, weights, eta, lmbda, out):
-    """:func:`apply_layer` on one block of samples from one stacked product, into ``out``."""
+    """:func:`apply_layer` on one block of samples from one stacked product, into ``out``.
+
+    ``P = V[f] @ [E^T, C_j^T, conj(W_j)]`` holds ``E v``, the dense classes'
+    ``C_j v`` and the low-rank classes' coefficients ``c_j = W_j^H v``; the
+    memberships come from it (dense: ``||C_j v||``; low rank: from ``c_j`` and
+    ``W_j^H W_j``), and the low-rank part of the pull,
+    ``sum_j s_j alpha_j (v - W_j c_j)``, is one more product with ``[W_j^T]``.
+    """
     real = V.real.dtype
+    weights = weights.astype(np.float64)
     P = np.matmul(V, stack.matrix)                              # (F, B, N)
     n_classes, B = len(stack.ops), V.shape[1]
     scores = np.empty((n_classes, B))
@@ -303,10 +328,15 @@ def _apply_stacked(stack, V, weights, eta, lmbda, out):
         scores[stack.dense] = -lmbda * np.sqrt(_kernels.stacked_sq_norms(
             P, stack.offsets, stack.n_channels, weights))
     if stack.low_rank:
-        power = sq_magnitude(V).sum(axis=-1)
-        for j, (start, stop) in zip(stack.low_rank, stack.bounds):
-            scores[j] = -lmbda * np.sqrt(stack.ops[j].sq_norms(P[..., start:stop], power, weights,
-                                                               "numba"))
+        if stack.grams is not None:
+            sq = _kernels.stacked_lowrank_sq_norms(V, P, stack.starts, stack.ranks, stack.grams,
+                                                   weights)
+            scores[stack.low_rank] = -lmbda * stack.alphas[:, None] * np.sqrt(np.maximum(sq, 0.0))
+        else:
+            power = sq_magnitude(V).sum(axis=-1)
+            for j, (start, stop) in zip(stack.low_rank, stack.bounds):
+                scores[j] = -lmbda * np.sqrt(stack.ops[j].sq_norms(P[..., start:stop], power,
+                                                                   weights, "numpy"))
     scores -= scores.max(axis=0)
     np.exp(scores, out=scores)
     scores *= stack.gammas[:, None] / scores.sum(axis=0)
@@ -322,7 +352,7 @@ def _apply_stacked(stack, V, weights, eta, lmbda, out):
             coefficients[..., start - first:stop - first] *= share.astype(real)[None, :, None]
         extra = np.matmul(coefficients, stack.factors_t)
     _kernels.stacked_step(V, P, stack.offsets, scores[stack.dense].astype(real), extra,
-                          shrink, weights.astype(np.float64), float(eta), out)
+                          shrink, weights, float(eta), out)
 
 
 def _apply_block(layer, V, weights, eta, lmbda, backend):

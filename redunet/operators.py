@@ -153,7 +153,7 @@ def scatter(B):
 
 
 # Largest channel count for which the compiled per-class scatter kernel beats BLAS.
-SCATTER_KERNEL_CHANNELS = 24
+SCATTER_KERNEL_CHANNELS = 12
 
 
 def class_scatters(V, y_index, n_classes, backend=None):
@@ -184,8 +184,9 @@ def class_scatters(V, y_index, n_classes, backend=None):
         raise ValueError(f"Expected 'y_index' values in [0, {n_classes - 1}]. "
                          f"Got values in [{y_index.min()}, {y_index.max()}] instead.")
     if resolve_backend(backend) == "numba" and C <= SCATTER_KERNEL_CHANNELS:
-        return _kernels.class_scatters(np.ascontiguousarray(V), y_index.astype(np.int64),
-                                       n_classes)
+        order = np.argsort(y_index, kind="stable")
+        bounds = np.searchsorted(y_index[order], np.arange(n_classes + 1))
+        return _kernels.class_scatters(V, order, bounds)
     out = np.zeros((n_classes, n_freq, C, C), dtype=V.dtype)
     for j in range(n_classes):
         rows = np.flatnonzero(y_index == j)
@@ -215,6 +216,27 @@ def factorize_scatter(S, alpha):
     return L, _logdet(L)
 
 
+# From this size on, ``inv(L L^H)`` comes from LAPACK's blocked ``potri`` (level-3 BLAS)
+# one matrix at a time; below it, the compiled triangular inverse of the whole batch.
+LAPACK_INVERSE_CHANNELS = 64
+
+
+def _inverse_from_cholesky(L):
+    """``inv(L_f L_f^H)`` for every lower factor of a ``(F, C, C)`` stack (LAPACK ``potri``)."""
+    from scipy.linalg import lapack
+
+    potri, = lapack.get_lapack_funcs(("potri",), (L,))
+    out = np.empty_like(L)
+    lower = np.tril(np.ones(L.shape[-2:], dtype=bool))
+    for f in range(L.shape[0]):
+        inverse, info = potri(L[f], lower=1)
+        if info != 0:
+            raise FactorizationError("matrix is not positive definite", f)
+        inverse = np.where(lower, inverse, 0)
+        out[f] = inverse + np.tril(inverse, -1).conj().T
+    return out
+
+
 def _logdet(L):
     return 2.0 * np.log(np.diagonal(L, axis1=-2, axis2=-1).real).sum(axis=-1)
 
@@ -229,6 +251,8 @@ class DenseOperator:
 
     @classmethod
     def from_factor(cls, L, alpha, backend=None):
+        if L.shape[-1] >= LAPACK_INVERSE_CHANNELS:
+            return cls(flush_tiny(alpha * _inverse_from_cholesky(L)))
         Linv = triangular_inverse(L, backend)
         return cls(flush_tiny(alpha * np.matmul(_adjoint(Linv), Linv)))
 
