@@ -21,7 +21,7 @@ import numpy as np
 
 from .layer import apply_layer, assemble_layer
 from .objective import half_mean_logdet
-from .operators import build_operator_from_scatter, factorize_scatter, scatter
+from .operators import build_operator_from_scatter, class_scatters, factorize_scatter
 
 __all__ = ["Statistics", "LocalChunks"]
 
@@ -44,13 +44,8 @@ class Statistics:
     @classmethod
     def of(cls, V, y_index, n_classes):
         """Statistics of one chunk: features ``V`` (F, n, C) with class indices ``y_index``."""
-        n_freq, _, C = V.shape
-        scatters = np.zeros((n_classes, n_freq, C, C), dtype=V.dtype)
-        for j in range(n_classes):
-            rows = np.flatnonzero(y_index == j)
-            if rows.size:
-                scatters[j] = scatter(V[:, rows])
-        return cls(scatters, np.bincount(y_index, minlength=n_classes).astype(np.int64))
+        return cls(class_scatters(V, y_index, n_classes),
+                   np.bincount(y_index, minlength=n_classes).astype(np.int64))
 
     def __add__(self, other):
         return Statistics(self.scatters + other.scatters, self.counts + other.counts)
