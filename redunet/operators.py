@@ -148,7 +148,17 @@ def factorize(B, alpha, low_rank=None):
 
 
 def scatter(B):
-    """``S_f = sum_i v_i(f) v_i(f)^H = B[f]^T conj(B[f])`` for every frequency, ``(F, C, C)``."""
+    """``S_f = sum_i v_i(f) v_i(f)^H = B[f]^T conj(B[f])`` for every frequency, ``(F, C, C)``.
+
+    A single real frequency (the vector arch) uses the symmetric rank-k update
+    ``syrk``: half the multiply-adds of a general product.
+    """
+    if B.shape[0] == 1 and B.dtype.kind == "f" and B.shape[-1] >= 32:
+        from scipy.linalg import blas
+
+        syrk, = blas.get_blas_funcs(("syrk",), (B,))
+        upper = syrk(1.0, B[0], trans=1)              # upper triangle of B^T B
+        return (np.triu(upper) + np.triu(upper, 1).T)[None]
     return np.matmul(B.swapaxes(-1, -2), B.conj())
 
 

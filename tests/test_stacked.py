@@ -182,3 +182,13 @@ def test_layer_from_class_scatters_equals_layer_from_samples(F, counts, C, rng):
     for a, b in zip([fast[0].expansion] + fast[0].compressions,
                     [plain[0].expansion] + plain[0].compressions):
         np.testing.assert_allclose(a.matrix, b.matrix, atol=1e-11)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_single_real_frequency_scatter_from_syrk_equals_outer_products(dtype, rng):
+    from redunet.operators import scatter
+    B = rng.standard_normal((1, 50, 40)).astype(dtype)
+    got = scatter(B)
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got, naive.class_scatters(B.astype(np.float64), np.zeros(50, int), 1)[0],
+                               rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-4 if dtype == np.float32 else 1e-12)
