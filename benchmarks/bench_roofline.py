@@ -1,4 +1,4 @@
-"""Roofline of the layer's hot path: this machine's peaks, and every workload's flops, bytes and rate.
+"""Roofline of the layer's hot path: the machine's peaks, and each workload's flops, bytes, rate.
 
 Peaks, measured in one fresh process: ``dgemm`` (2000 x 2000 float64) and ``zgemm``
 (1000 x 1000 complex128) GFLOP/s with 1 and 2 BLAS threads, and a stream-like memory

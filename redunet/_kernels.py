@@ -263,7 +263,7 @@ def class_scatters(V, order, bounds):
 
 
 @jit()
-def dense_layer(V, A, gammas, weights, eta, lmbda, start, stop, block, out):
+def dense_layer(V, A, gammas, weights, eta, lmbda, start, stop, block, out, unit):
     """A whole layer update of samples ``start:stop`` with dense operators, fused.
 
     For a few channels, one pass over the samples' spectra: per block of
@@ -271,6 +271,8 @@ def dense_layer(V, A, gammas, weights, eta, lmbda, start, stop, block, out):
     ``(K+1) C x C`` product) is kept in a buffer sized to the cache together
     with the squared norms ``||C_j v||^2``; then the softmax memberships, the
     step ``v + eta (E v - sum_j gamma_j pi_j C_j v)`` and the normalization.
+    Inside a block the samples are the innermost (vectorized) loop, real and
+    imaginary parts apart.
 
     Parameters
     ----------
@@ -283,12 +285,20 @@ def dense_layer(V, A, gammas, weights, eta, lmbda, start, stop, block, out):
     start, stop, block : int
     out : ndarray of shape (F, m, C)
         Written for samples ``start:stop``.
+    unit : complex or float
+        ``1j`` for complex features, ``0.0`` for real ones.
     """
     n_freq, m, C = V.shape
     K = A.shape[1] - 1
-    buffer = np.empty((n_freq, block, K + 1, C), dtype=V.dtype)
-    sq = np.empty((block, K))
-    share = np.empty((block, K))
+    real = V.real.dtype
+    buffer_re = np.empty((n_freq, K + 1, C, block), dtype=real)
+    buffer_im = np.empty((n_freq, K + 1, C, block), dtype=real)
+    xr = np.empty((C, block), dtype=real)
+    xi = np.empty((C, block), dtype=real)
+    yr = np.empty(block, dtype=real)
+    yi = np.empty(block, dtype=real)
+    sq = np.empty((K, block))
+    share = np.empty((K, block))
     total = np.empty(block)
     for first in range(start, stop, block):
         n = min(block, stop - first)
@@ -296,34 +306,47 @@ def dense_layer(V, A, gammas, weights, eta, lmbda, start, stop, block, out):
         for f in range(n_freq):
             w = weights[f]
             for i in range(n):
-                for k in range(K + 1):
-                    for a in range(C):
-                        acc = V[f, first + i, 0] - V[f, first + i, 0]
-                        for c in range(C):
-                            acc += A[f, k, a, c] * V[f, first + i, c]
-                        buffer[f, i, k, a] = acc
-                        if k > 0:
-                            sq[i, k - 1] += w * (acc.real * acc.real + acc.imag * acc.imag)
+                for c in range(C):
+                    xr[c, i] = V[f, first + i, c].real
+                    xi[c, i] = V[f, first + i, c].imag
+            for k in range(K + 1):
+                for a in range(C):
+                    yr[:n] = 0.0
+                    yi[:n] = 0.0
+                    for c in range(C):
+                        ar = A[f, k, a, c].real
+                        ai = A[f, k, a, c].imag
+                        for i in range(n):
+                            yr[i] += ar * xr[c, i] - ai * xi[c, i]
+                            yi[i] += ar * xi[c, i] + ai * xr[c, i]
+                    buffer_re[f, k, a, :n] = yr[:n]
+                    buffer_im[f, k, a, :n] = yi[:n]
+                    if k > 0:
+                        for i in range(n):
+                            sq[k - 1, i] += w * (yr[i] * yr[i] + yi[i] * yi[i])
         for i in range(n):
             top = -np.inf
             for j in range(K):
-                share[i, j] = -lmbda * np.sqrt(sq[i, j])
-                top = max(top, share[i, j])
+                share[j, i] = -lmbda * np.sqrt(sq[j, i])
+                top = max(top, share[j, i])
             denominator = 0.0
             for j in range(K):
-                share[i, j] = np.exp(share[i, j] - top)
-                denominator += share[i, j]
+                share[j, i] = np.exp(share[j, i] - top)
+                denominator += share[j, i]
             for j in range(K):
-                share[i, j] *= gammas[j] / denominator
+                share[j, i] *= gammas[j] / denominator
             total[i] = 0.0
         for f in range(n_freq):
             w = weights[f]
-            for i in range(n):
-                for a in range(C):
-                    pull = buffer[f, i, 0, a]
-                    for j in range(K):
-                        pull -= share[i, j] * buffer[f, i, j + 1, a]
-                    value = V[f, first + i, a] + eta * pull
+            for a in range(C):
+                yr[:n] = buffer_re[f, 0, a, :n]
+                yi[:n] = buffer_im[f, 0, a, :n]
+                for j in range(K):
+                    for i in range(n):
+                        yr[i] -= share[j, i] * buffer_re[f, j + 1, a, i]
+                        yi[i] -= share[j, i] * buffer_im[f, j + 1, a, i]
+                for i in range(n):
+                    value = V[f, first + i, a] + eta * (yr[i] + unit * yi[i])
                     out[f, first + i, a] = value
                     total[i] += w * (value.real * value.real + value.imag * value.imag)
         for i in range(n):

@@ -138,7 +138,8 @@ def stacked_layer_cost(arch, m, K, C, spatial=(), dtype="float64", n_samples=Non
     factor = 0
     for size in [m] + [n] * K:
         k = min(size, C)
-        factor += F * (k ** 3 / 3 + k ** 3 / 6 + (C * k * k if prefers_low_rank(size, C) else k ** 3))
+        product = C * k * k if prefers_low_rank(size, C) else k ** 3
+        factor += F * (k ** 3 / 3 + k ** 3 / 6 + product)
     samples = m if n_samples is None else n_samples
     apply = F * samples * (C * width + (K * (n * n + C * n) if low_rank else 0))
     spectrum = F * samples * C * entry_bytes

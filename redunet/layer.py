@@ -208,7 +208,8 @@ def apply_layer(layer, V, weights, eta, lmbda, backend=None):
         def block(samples):
             _kernels.dense_layer(V, stack.fused_matrices, stack.gammas, weights.astype(np.float64),
                                  float(eta), float(lmbda), samples.start, samples.stop,
-                                 stack.block_size(V.shape[0]), out)
+                                 stack.block_size(V.shape[0]), out,
+                                 1j if V.dtype.kind == "c" else 0.0)
     elif stack is not None:
         def block(samples):
             for first in range(samples.start, samples.stop, stack.block_size(V.shape[0])):
@@ -230,7 +231,9 @@ FUSED_CHANNELS = 12
 BLOCK_BYTES = 16 * 2**20
 # Fewest samples per block of BLAS products (smaller products run far from the peak).
 MIN_BLOCK = 32
-FUSED_BLOCK_BYTES = 512 * 2**10
+FUSED_BLOCK_BYTES = 4 * 2**20
+# Samples per block of the fused kernel: its innermost, vectorized loop.
+FUSED_MIN_BLOCK, FUSED_MAX_BLOCK = 32, 64
 
 
 class StackedOperators:
@@ -304,7 +307,8 @@ class StackedOperators:
         """Samples per block: the stacked products of a block fill about ``BLOCK_BYTES``
         (``FUSED_BLOCK_BYTES`` for the fused kernel)."""
         if self.fused:
-            return max(1, FUSED_BLOCK_BYTES // (n_freq * self.width * self.itemsize))
+            size = FUSED_BLOCK_BYTES // (n_freq * self.width * self.itemsize)
+            return min(FUSED_MAX_BLOCK, max(FUSED_MIN_BLOCK, size))
         return max(MIN_BLOCK, BLOCK_BYTES // (n_freq * self.width * self.itemsize))
 
 

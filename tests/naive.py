@@ -240,7 +240,7 @@ def stacked_lowrank_sq_norms(V, P, starts, ranks, grams, weights):
 
 
 def stacked_step(V, P, offsets, shares, extra, shrink, weights, eta):
-    """v (1 - eta shrink) + eta (P[..., :C] - sum_k shares_k P[..., o_k:o_k+C] + extra), normalized."""
+    """v (1 - eta shrink) + eta (P[.., :C] - sum_k s_k P[.., o_k:o_k+C] + extra), normalized."""
     F, B, C = V.shape
     out = np.empty_like(V)
     for i in range(B):
