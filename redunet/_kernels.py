@@ -384,11 +384,14 @@ def stacked_lowrank_sq_norms(V, P, starts, ranks, grams, weights):
     ``c_j = P[f, i, s_j:s_j + r_j]`` are class ``j``'s coefficients inside one
     stacked product and ``G_j = grams[j, f, :r_j, :r_j]`` its ``W_j^H W_j``;
     the result times ``alpha_j^2`` is ``||C_j v||^2`` (see
-    ``LowRankOperator.sq_norms``).  Accumulated in double precision.
+    ``LowRankOperator.sq_norms``).  In double precision, in real arithmetic,
+    the quadratic form from the lower triangle of the Hermitian ``G_j``.
     """
     n_freq, B, C = V.shape
     K = starts.shape[0]
     out = np.zeros((K, B))
+    x = np.empty(grams.shape[-1])
+    y = np.empty(grams.shape[-1])
     for f in range(n_freq):
         w = weights[f]
         for i in range(B):
@@ -397,15 +400,23 @@ def stacked_lowrank_sq_norms(V, P, starts, ranks, grams, weights):
                 power += V[f, i, a].real * V[f, i, a].real + V[f, i, a].imag * V[f, i, a].imag
             for k in range(K):
                 s = starts[k]
+                r = ranks[k]
+                for a in range(r):
+                    x[a] = P[f, i, s + a].real
+                    y[a] = P[f, i, s + a].imag
                 sq = 0.0
                 quadratic = 0.0
-                for a in range(ranks[k]):
-                    ca = np.complex128(P[f, i, s + a])
-                    row = 0.0 * ca
-                    for b in range(ranks[k]):
-                        row += grams[k, f, a, b] * np.complex128(P[f, i, s + b])
-                    quadratic += (np.conj(ca) * row).real
-                    sq += ca.real * ca.real + ca.imag * ca.imag
+                for a in range(r):
+                    mag = x[a] * x[a] + y[a] * y[a]
+                    sq += mag
+                    quadratic += grams[k, f, a, a].real * mag
+                    cross = 0.0
+                    for b in range(a):
+                        g = grams[k, f, a, b]
+                        # Re(conj(c_a) g c_b), counted twice for the upper triangle.
+                        cross += g.real * (x[a] * x[b] + y[a] * y[b]) \
+                            - g.imag * (x[a] * y[b] - y[a] * x[b])
+                    quadratic += 2.0 * cross
                 out[k, i] += w * (power - 2.0 * sq + quadratic)
     return out
 

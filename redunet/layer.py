@@ -232,6 +232,7 @@ BLOCK_BYTES = 16 * 2**20
 # Fewest samples per block of BLAS products (smaller products run far from the peak).
 MIN_BLOCK = 32
 FUSED_BLOCK_BYTES = 4 * 2**20
+CHUNK_BYTES = 512 * 2**10
 # Samples per block of the fused kernel: its innermost, vectorized loop.
 FUSED_MIN_BLOCK, FUSED_MAX_BLOCK = 32, 64
 
@@ -272,10 +273,13 @@ class StackedOperators:
                 [expansion.matrix] + [ops[j].matrix for j in self.dense], axis=1), dtype=dtype)
             self.width = (len(ops) + 1) * C
             return
-        blocks = [expansion.matrix.swapaxes(-1, -2)]
-        blocks += [ops[j].matrix.swapaxes(-1, -2) for j in self.dense]
-        blocks += [ops[j].factor.conj() for j in self.low_rank]
+        # The operators are Hermitian, so E^T = conj(E) and C_j^T = conj(C_j): one
+        # concatenation of the stored arrays, conjugated in place, with no transposition.
+        blocks = [expansion.matrix] + [ops[j].matrix for j in self.dense]
+        blocks += [ops[j].factor for j in self.low_rank]
         self.matrix = np.concatenate(blocks, axis=-1).astype(dtype, copy=False)
+        if self.matrix.dtype.kind == "c":
+            np.conjugate(self.matrix, out=self.matrix)
         self.width = self.matrix.shape[-1]
         self.offsets = np.arange(1, len(self.dense) + 1, dtype=np.int64) * C
         start = C * (len(self.dense) + 1)
@@ -295,9 +299,11 @@ class StackedOperators:
             for k, j in enumerate(self.low_rank):
                 self.grams[k, :, :self.ranks[k], :self.ranks[k]] = ops[j].gram
         if self.low_rank:
-            # Columns of the pull of the low-rank classes: W_j^T, stacked.
-            self.factors_t = np.concatenate([ops[j].factor.swapaxes(-1, -2) for j in self.low_rank],
-                                            axis=-2).astype(dtype, copy=False)
+            # The pull of the low-rank classes: [W_j]^T = (conj of the low-rank columns)^H,
+            # a transposed view (BLAS reads it as such).
+            low = self.matrix[..., self.bounds[0][0]:]
+            self.factors_t = low.conj().swapaxes(-1, -2) if low.dtype.kind == "c" \
+                else low.swapaxes(-1, -2)
 
     @property
     def fused(self):
@@ -334,12 +340,21 @@ def _apply_stacked(stack, V, weights, eta, lmbda, out):
     """
     real = V.real.dtype
     weights = weights.astype(np.float64)
-    P = np.matmul(V, stack.matrix)                              # (F, B, N)
     n_classes, B = len(stack.ops), V.shape[1]
+    P = np.empty((V.shape[0], B, stack.width), dtype=V.dtype)     # (F, B, N)
+    sq = np.zeros((len(stack.dense), B))
+    # Frequencies in chunks whose products fit the second-level cache: the dense classes'
+    # norms are taken while the chunk is still there.
+    step = max(1, CHUNK_BYTES // (B * stack.width * P.itemsize))
+    for first in range(0, V.shape[0], step):
+        chunk = slice(first, first + step)
+        np.matmul(V[chunk], stack.matrix[chunk], out=P[chunk])
+        if stack.dense:
+            sq += _kernels.stacked_sq_norms(P[chunk], stack.offsets, stack.n_channels,
+                                            weights[chunk])
     scores = np.empty((n_classes, B))
     if stack.dense:
-        scores[stack.dense] = -lmbda * np.sqrt(_kernels.stacked_sq_norms(
-            P, stack.offsets, stack.n_channels, weights))
+        scores[stack.dense] = -lmbda * np.sqrt(sq)
     if stack.low_rank:
         if stack.grams is not None:
             sq = _kernels.stacked_lowrank_sq_norms(V, P, stack.starts, stack.ranks, stack.grams,
