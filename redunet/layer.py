@@ -12,6 +12,14 @@ is normalized over all channels and frequencies, with
 
 The vector ReduNet is the case ``F = 1`` with real features; nothing here
 knows which architecture it serves.
+
+With the numba backend a layer is applied from its operators stacked side by
+side (:class:`StackedOperators`): per frequency one product of a cache-sized
+block of samples with ``[E, C_1, ..., C_K]`` (low-rank classes by their
+factors) gives ``E v``, every ``C_j v`` or coefficient ``W_j^H v``, and from it
+the membership norms and the pull; for a few channels and dense operators the
+whole update is one fused kernel.  The NumPy backend applies the operators one
+by one (:func:`_apply_block`), the reference the fast paths are tested against.
 """
 
 from dataclasses import dataclass
@@ -208,12 +216,13 @@ def apply_layer(layer, V, weights, eta, lmbda, backend=None):
         def block(samples):
             _kernels.dense_layer(V, stack.fused_matrices, stack.gammas, weights.astype(np.float64),
                                  float(eta), float(lmbda), samples.start, samples.stop,
-                                 stack.block_size(V.shape[0]), out,
+                                 stack.block_size(), out,
                                  1j if V.dtype.kind == "c" else 0.0)
     elif stack is not None:
         def block(samples):
-            for first in range(samples.start, samples.stop, stack.block_size(V.shape[0])):
-                rows = slice(first, min(samples.stop, first + stack.block_size(V.shape[0])))
+            size = stack.block_size()
+            for first in range(samples.start, samples.stop, size):
+                rows = slice(first, min(samples.stop, first + size))
                 _apply_stacked(stack, V[:, rows], weights, eta, lmbda, out[:, rows])
     else:
         def block(samples):
@@ -232,9 +241,11 @@ BLOCK_BYTES = 16 * 2**20
 # Fewest samples per block of BLAS products (smaller products run far from the peak).
 MIN_BLOCK = 32
 FUSED_BLOCK_BYTES = 4 * 2**20
-CHUNK_BYTES = 512 * 2**10
 # Samples per block of the fused kernel: its innermost, vectorized loop.
 FUSED_MIN_BLOCK, FUSED_MAX_BLOCK = 32, 64
+# Bytes of the products of one chunk of frequencies (a share of the second-level cache):
+# the dense classes' norms are taken from a chunk right after its product.
+CHUNK_BYTES = 512 * 2**10
 
 
 class StackedOperators:
@@ -245,7 +256,8 @@ class StackedOperators:
     matrix : ndarray of shape (F, C, N)
         ``[E^T, C_j^T (dense classes), conj(W_j) (low-rank classes)]`` side by
         side, so that ``V[f] @ matrix[f]`` gives every ``E v``, ``C_j v`` and
-        low-rank coefficient ``W_j^H v`` of a block of samples at once.
+        low-rank coefficient ``W_j^H v`` of a block of samples at once (rows of
+        ``V[f]`` are samples).  ``N = C (1 + dense classes) + sum of ranks``.
     dense, low_rank : list of int
         Class indices of each kind, in their order inside ``matrix``.
     offsets : ndarray of int64
@@ -254,6 +266,10 @@ class StackedOperators:
         Columns of every low-rank class's coefficients.
     fused_matrices : ndarray of shape (F, K + 1, C, C) or None
         ``E, C_1 .. C_K`` for the fused small-channel kernel (all dense, few channels).
+
+    Built from the public attributes of the operators (``kind``, ``matrix``,
+    ``factor``, ``alpha``) once per :func:`apply_layer` call: a copy of the
+    layer's operators, not kept with the model.
     """
 
     def __init__(self, layer, dtype):
@@ -309,13 +325,13 @@ class StackedOperators:
     def fused(self):
         return self.fused_matrices is not None
 
-    def block_size(self, n_freq):
+    def block_size(self):
         """Samples per block: the stacked products of a block fill about ``BLOCK_BYTES``
         (``FUSED_BLOCK_BYTES`` for the fused kernel)."""
+        per_sample = self.n_freq * self.width * self.itemsize
         if self.fused:
-            size = FUSED_BLOCK_BYTES // (n_freq * self.width * self.itemsize)
-            return min(FUSED_MAX_BLOCK, max(FUSED_MIN_BLOCK, size))
-        return max(MIN_BLOCK, BLOCK_BYTES // (n_freq * self.width * self.itemsize))
+            return min(FUSED_MAX_BLOCK, max(FUSED_MIN_BLOCK, FUSED_BLOCK_BYTES // per_sample))
+        return max(MIN_BLOCK, BLOCK_BYTES // per_sample)
 
 
 def stacked_operators(layer, dtype):
