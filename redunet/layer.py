@@ -28,7 +28,7 @@ import numpy as np
 
 from . import _kernels
 from ._config import resolve_backend
-from ._parallel import n_threads, split_map
+from ._parallel import split_map
 from .objective import half_mean_logdet
 from .operators import (SCATTER_KERNEL_CHANNELS, DenseOperator, FactorizationError,
                         build_operator, build_operator_from_scatter, class_scatters, flush_tiny,
@@ -37,9 +37,6 @@ from .spectrum import normalize, sq_magnitude, weighted_sq_norms
 
 __all__ = ["Layer", "build_layer", "apply_layer", "group_rows", "build_and_apply_layer",
            "assemble_layer"]
-
-# From this many features on, a single-frequency layer is built with threaded BLAS.
-THREADED_BUILD_CHANNELS = 256
 
 # Largest feature count for which the fused small-feature kernel is used.
 SMALL_FEATURES = 8
@@ -117,12 +114,6 @@ def build_layer(V, groups, weights, eps, backend=None, describe=None):
         B = V if class_index is None else V[:, groups[class_index]]
         return build_operator(B, alpha, backend=backend)
 
-    if n_freq == 1 and C >= THREADED_BUILD_CHANNELS:
-        # One large frequency: nothing to split into blocks, so BLAS gets the threads.
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(limits=n_threads(), user_api="blas"):
-            return assemble_layer(make, counts, C, weights, eps, describe)
     return assemble_layer(make, counts, C, weights, eps, describe)
 
 
