@@ -31,6 +31,7 @@ peak" compares them with the 2-thread ``zgemm`` (complex) or ``dgemm`` (real) ra
 and the 2-thread triad bandwidth.
 """
 
+import json
 import os
 import shutil
 import statistics
@@ -41,7 +42,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (REPO_DIR, base_parser, child_threads_note, cli_main, fmt_mb,  # noqa: E402
+from _common import (REPO_DIR, RESULTS_DIR, base_parser, child_threads_note, cli_main, fmt_mb,  # noqa: E402
                      machine_info, markdown_table, measure, set_child_threads, write_results)
 
 NAME = "bench_roofline"
@@ -229,6 +230,19 @@ def run(quick=False, repeat=None, threads=None, baseline=None, only=None):
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
+    import datetime
+    stamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    for row in rows:
+        row["measured"] = stamp
+    if only:
+        # Rerun of some workloads: keep the other rows of the saved results (same baseline).
+        saved = RESULTS_DIR / f"{NAME}.json"
+        if saved.exists():
+            with open(saved) as fh:
+                previous = json.load(fh)
+            if previous.get("baseline") == revision:
+                kept = [r for r in previous["rows"] if r["workload"] not in names]
+                rows = sorted(kept + rows, key=lambda r: list(WORKLOADS).index(r["workload"]))
     for row in rows:
         row["today"] = f"{row['today_s'] * 1e3:.1f} ms"
         row["now"] = f"{row['now_s'] * 1e3:.1f} ms"
@@ -250,7 +264,9 @@ def run(quick=False, repeat=None, threads=None, baseline=None, only=None):
                 f"`{revision[:10]}`)\n\nMachine peaks: {peak_text}.\n\n"
                 + markdown_table(rows, columns)
                 + f"\n\nPer layer for fit workloads (rot10: 40 layers, target on the whole fit), "
-                  f"per sample through the whole net for transform; {child_threads_note()}.\n")
+                  f"per sample through the whole net for transform; {child_threads_note()}. "
+                  "Rows measured at: "
+                  + ", ".join(f"{r['workload']} {r.get('measured', '(earlier run)')}" for r in rows) + ".\n")
     targets = [{"target": f"{row['workload']}: {row['target']}"
                           + (" (quick mode: fewer layers)" if quick else ""),
                 "value": row["now"] if row["workload"] != "rot10"
