@@ -260,13 +260,13 @@ def run(quick=False, repeat=None, threads=None, baseline=None, only=None):
                  f"copy {peaks['copy_gbs_1']:.1f} / {peaks['copy_gbs_2']:.1f} GB/s, "
                  f"triad {peaks['triad_gbs_1']:.1f} / {peaks['triad_gbs_2']:.1f} GB/s "
                  "(1 / 2 threads)")
+    measured = ", ".join(f"{r['workload']} {r.get('measured', '(earlier run)')}" for r in rows)
     markdown = (f"### Roofline of the layer (median of {repeat} fresh processes each, today = "
                 f"`{revision[:10]}`)\n\nMachine peaks: {peak_text}.\n\n"
                 + markdown_table(rows, columns)
                 + f"\n\nPer layer for fit workloads (rot10: 40 layers, target on the whole fit), "
                   f"per sample through the whole net for transform; {child_threads_note()}. "
-                  "Rows measured at: "
-                  + ", ".join(f"{r['workload']} {r.get('measured', '(earlier run)')}" for r in rows) + ".\n")
+                  f"Rows measured at: {measured}.\n")
     targets = [{"target": f"{row['workload']}: {row['target']}"
                           + (" (quick mode: fewer layers)" if quick else ""),
                 "value": row["now"] if row["workload"] != "rot10"
