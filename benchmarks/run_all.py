@@ -19,7 +19,8 @@ from _common import (BENCH_DIR, REPO_DIR, RESULTS_DIR, base_parser, machine_info
                      machine_markdown)
 
 BENCHMARKS = ["bench_vector", "bench_fourier1d", "bench_fourier2d", "profile_fourier2d",
-              "bench_suite", "bench_streaming", "bench_dask", "bench_checkpoint"]
+              "bench_suite", "bench_streaming", "bench_dask", "bench_checkpoint",
+              "bench_roofline"]
 
 
 def _revisions(results_dir):

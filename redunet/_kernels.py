@@ -253,3 +253,243 @@ def step_and_normalize(V, step, shrink, weights, eta):
             for c in range(C):
                 step[f, i, c] *= scale
     return step
+
+
+def _class_scatters(X, order, bounds):
+    """``G[j, f] = sum_{i in class j} x_i(f) x_i(f)^T`` for every class and frequency.
+
+    ``X`` is real ``(F, m, D)``: a complex batch is passed as its real view
+    (``D = 2 C``, real and imaginary parts interleaved), whose real outer
+    products hold the complex scatter (see :func:`class_scatters`).  One pass
+    over the spectrum (threads over frequencies), the samples of a class taken
+    in turn (``order[bounds[j]:bounds[j + 1]]``), each a rank-one update of a
+    local ``D x D`` array.
+    """
+    n_freq, m, D = X.shape
+    n_classes = bounds.shape[0] - 1
+    out = np.empty((n_classes, n_freq, D, D))
+    for f in numba.prange(n_freq):
+        acc = np.empty((D, D))
+        for j in range(n_classes):
+            acc[:] = 0.0
+            for r in range(bounds[j], bounds[j + 1]):
+                x = X[f, order[r]]
+                for a in range(D):
+                    xa = x[a]
+                    for b in range(D):
+                        acc[a, b] += xa * x[b]
+            out[j, f] = acc
+    return out
+
+
+_class_scatters_serial, _class_scatters_parallel = serial_and_parallel(_class_scatters)
+
+
+def class_scatters(V, order, bounds):
+    """Per-class scatter matrices ``(K, F, C, C)`` of an ``(F, m, C)`` batch whose class ``j``
+    holds the samples ``order[bounds[j]:bounds[j + 1]]``."""
+    n_freq, m, C = V.shape
+    kernel = (_class_scatters_parallel if n_freq > 1 and n_freq * m * C * C >= PARALLEL_MIN_WORK
+              else _class_scatters_serial)
+    if V.dtype.kind != "c":
+        return kernel(V, order, bounds).astype(V.dtype, copy=False)
+    # x = (r_0, i_0, r_1, i_1, ...): v_a conj(v_b) = (r_a r_b + i_a i_b) + 1j (i_a r_b - r_a i_b).
+    G = kernel(np.ascontiguousarray(V).view(V.real.dtype), order, bounds)
+    G = G.reshape(G.shape[:2] + (C, 2, C, 2))
+    out = np.empty(G.shape[:2] + (C, C), dtype=V.dtype)
+    out.real = G[..., 0, :, 0] + G[..., 1, :, 1]
+    out.imag = G[..., 1, :, 0] - G[..., 0, :, 1]
+    return out
+
+
+@jit()
+def dense_layer(V, A, gammas, weights, eta, lmbda, start, stop, block, out, unit):
+    """A whole layer update of samples ``start:stop`` with dense operators, fused.
+
+    For a few channels, one pass over the samples' spectra: per block of
+    ``block`` samples, every frequency's ``[E; C_1; ...; C_K] v`` (one stacked
+    ``(K+1) C x C`` product) is kept in a buffer sized to the cache together
+    with the squared norms ``||C_j v||^2``; then the softmax memberships, the
+    step ``v + eta (E v - sum_j gamma_j pi_j C_j v)`` and the normalization.
+    Inside a block the samples are the innermost (vectorized) loop, real and
+    imaginary parts apart.
+
+    Parameters
+    ----------
+    V : ndarray of shape (F, m, C)
+    A : ndarray of shape (F, K + 1, C, C)
+        ``E`` then ``C_1 .. C_K`` at every frequency.
+    gammas : ndarray of shape (K,)
+    weights : ndarray of shape (F,)
+    eta, lmbda : float
+    start, stop, block : int
+    out : ndarray of shape (F, m, C)
+        Written for samples ``start:stop``.
+    unit : complex or float
+        ``1j`` for complex features, ``0.0`` for real ones.
+    """
+    n_freq, m, C = V.shape
+    K = A.shape[1] - 1
+    real = V.real.dtype
+    buffer_re = np.empty((n_freq, K + 1, C, block), dtype=real)
+    buffer_im = np.empty((n_freq, K + 1, C, block), dtype=real)
+    xr = np.empty((C, block), dtype=real)
+    xi = np.empty((C, block), dtype=real)
+    yr = np.empty(block, dtype=real)
+    yi = np.empty(block, dtype=real)
+    sq = np.empty((K, block))
+    share = np.empty((K, block))
+    total = np.empty(block)
+    for first in range(start, stop, block):
+        n = min(block, stop - first)
+        sq[:] = 0.0
+        for f in range(n_freq):
+            w = weights[f]
+            for i in range(n):
+                for c in range(C):
+                    xr[c, i] = V[f, first + i, c].real
+                    xi[c, i] = V[f, first + i, c].imag
+            for k in range(K + 1):
+                for a in range(C):
+                    yr[:n] = 0.0
+                    yi[:n] = 0.0
+                    for c in range(C):
+                        ar = A[f, k, a, c].real
+                        ai = A[f, k, a, c].imag
+                        for i in range(n):
+                            yr[i] += ar * xr[c, i] - ai * xi[c, i]
+                            yi[i] += ar * xi[c, i] + ai * xr[c, i]
+                    buffer_re[f, k, a, :n] = yr[:n]
+                    buffer_im[f, k, a, :n] = yi[:n]
+                    if k > 0:
+                        for i in range(n):
+                            sq[k - 1, i] += w * (yr[i] * yr[i] + yi[i] * yi[i])
+        for i in range(n):
+            top = -np.inf
+            for j in range(K):
+                share[j, i] = -lmbda * np.sqrt(sq[j, i])
+                top = max(top, share[j, i])
+            denominator = 0.0
+            for j in range(K):
+                share[j, i] = np.exp(share[j, i] - top)
+                denominator += share[j, i]
+            for j in range(K):
+                share[j, i] *= gammas[j] / denominator
+            total[i] = 0.0
+        for f in range(n_freq):
+            w = weights[f]
+            for a in range(C):
+                yr[:n] = buffer_re[f, 0, a, :n]
+                yi[:n] = buffer_im[f, 0, a, :n]
+                for j in range(K):
+                    for i in range(n):
+                        yr[i] -= share[j, i] * buffer_re[f, j + 1, a, i]
+                        yi[i] -= share[j, i] * buffer_im[f, j + 1, a, i]
+                for i in range(n):
+                    value = V[f, first + i, a] + eta * (yr[i] + unit * yi[i])
+                    out[f, first + i, a] = value
+                    total[i] += w * (value.real * value.real + value.imag * value.imag)
+        for i in range(n):
+            total[i] = 1.0 / np.sqrt(total[i])
+        for f in range(n_freq):
+            for i in range(n):
+                for a in range(C):
+                    out[f, first + i, a] *= total[i]
+    return out
+
+
+@jit()
+def stacked_sq_norms(P, offsets, C, weights):
+    """``sum_f w_f ||P[f, i, o:o+C]||^2`` for every offset ``o`` and sample ``i``: ``(len, B)``.
+
+    The squared norms of the dense classes' ``C_j v`` inside one stacked product.
+    """
+    n_freq, B, _ = P.shape
+    out = np.zeros((offsets.shape[0], B))
+    for f in range(n_freq):
+        w = weights[f]
+        for i in range(B):
+            for k in range(offsets.shape[0]):
+                acc = 0.0
+                for a in range(offsets[k], offsets[k] + C):
+                    acc += P[f, i, a].real * P[f, i, a].real + P[f, i, a].imag * P[f, i, a].imag
+                out[k, i] += w * acc
+    return out
+
+
+@jit()
+def stacked_lowrank_sq_norms(V, P, starts, ranks, grams, weights):
+    """``sum_f w_f (||v||^2 - 2 ||c_j||^2 + c_j^H G_j c_j)`` per low-rank class and sample.
+
+    ``c_j = P[f, i, s_j:s_j + r_j]`` are class ``j``'s coefficients inside one
+    stacked product and ``G_j = grams[j, f, :r_j, :r_j]`` its ``W_j^H W_j``;
+    the result times ``alpha_j^2`` is ``||C_j v||^2`` (see
+    ``LowRankOperator.sq_norms``).  In double precision, in real arithmetic,
+    the quadratic form from the lower triangle of the Hermitian ``G_j``.
+    """
+    n_freq, B, C = V.shape
+    K = starts.shape[0]
+    out = np.zeros((K, B))
+    x = np.empty(grams.shape[-1])
+    y = np.empty(grams.shape[-1])
+    for f in range(n_freq):
+        w = weights[f]
+        for i in range(B):
+            power = 0.0
+            for a in range(C):
+                power += V[f, i, a].real * V[f, i, a].real + V[f, i, a].imag * V[f, i, a].imag
+            for k in range(K):
+                s = starts[k]
+                r = ranks[k]
+                for a in range(r):
+                    x[a] = P[f, i, s + a].real
+                    y[a] = P[f, i, s + a].imag
+                sq = 0.0
+                quadratic = 0.0
+                for a in range(r):
+                    mag = x[a] * x[a] + y[a] * y[a]
+                    sq += mag
+                    quadratic += grams[k, f, a, a].real * mag
+                    cross = 0.0
+                    for b in range(a):
+                        g = grams[k, f, a, b]
+                        # Re(conj(c_a) g c_b), counted twice for the upper triangle.
+                        cross += g.real * (x[a] * x[b] + y[a] * y[b]) \
+                            - g.imag * (x[a] * y[b] - y[a] * x[b])
+                    quadratic += 2.0 * cross
+                out[k, i] += w * (power - 2.0 * sq + quadratic)
+    return out
+
+
+@jit()
+def stacked_step(V, P, offsets, shares, extra, shrink, weights, eta, out):
+    """``v (1 - eta shrink) + eta (P_E - sum_j s_j P_j + extra)``, normalized, into ``out``.
+
+    ``P[..., 0:C]`` is ``E v`` and ``P[..., o_j:o_j+C]`` the dense classes'
+    ``C_j v`` of one stacked product; ``shares`` ``(len(offsets), B)`` their
+    weights ``gamma_j pi_j``; ``extra`` ``(F, B, C)`` the low-rank classes' part
+    of the pull (or an empty array).
+    """
+    n_freq, B, C = V.shape
+    has_extra = extra.shape[0] > 0
+    total = np.zeros(B)
+    for f in range(n_freq):
+        w = weights[f]
+        for i in range(B):
+            keep = 1.0 - eta * shrink[i]
+            for a in range(C):
+                step = P[f, i, a]
+                for k in range(offsets.shape[0]):
+                    step -= shares[k, i] * P[f, i, offsets[k] + a]
+                if has_extra:
+                    step += extra[f, i, a]
+                value = V[f, i, a] * keep + eta * step
+                out[f, i, a] = value
+                total[i] += w * (value.real * value.real + value.imag * value.imag)
+    for i in range(B):
+        total[i] = 1.0 / np.sqrt(total[i])
+    for f in range(n_freq):
+        for i in range(B):
+            for a in range(C):
+                out[f, i, a] *= total[i]
+    return out

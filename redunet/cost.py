@@ -14,6 +14,11 @@ dense or low rank as :func:`redunet.operators.prefers_low_rank` decides):
 
 A multiply-add is 2 real flops, or 8 for complex numbers.  Operators are
 stored as ``F x C x C`` (dense) or ``F x C x r`` (low rank) arrays.
+
+:func:`stacked_layer_cost` counts the stacked form of a layer
+(:func:`redunet.layer.stacked_operators`): the scatters of every class in one
+pass, then per frequency one product of the samples with ``[E, C_j (dense),
+W_j (low rank)]`` stacked, and the bytes such a layer must move at least.
 """
 
 import numpy as np
@@ -21,7 +26,7 @@ import numpy as np
 from ._validation import InputError
 from .operators import prefers_low_rank
 
-__all__ = ["n_frequencies", "layer_cost", "model_cost"]
+__all__ = ["n_frequencies", "layer_cost", "model_cost", "stacked_layer_cost"]
 
 
 def n_frequencies(arch, spatial):
@@ -93,3 +98,66 @@ def model_cost(arch, m, K, C, spatial=(), n_layers=1, dtype="float64"):
     per_layer = layer_cost(arch, m, K, C, spatial, dtype)
     return {key: value * n_layers if key != "n_frequencies" else value
             for key, value in per_layer.items()} | {"per_layer": per_layer}
+
+
+def stacked_layer_cost(arch, m, K, C, spatial=(), dtype="float64", n_samples=None):
+    """Work and minimum memory traffic of one layer in its stacked form.
+
+    Parameters
+    ----------
+    arch, m, K, C, spatial, dtype
+        As in :func:`layer_cost` (balanced classes, ``m_j = m / K``).
+    n_samples : int or None
+        Samples the layer is applied to (default: the ``m`` training samples);
+        with ``n_samples`` given, only the application is counted (``transform``).
+
+    Returns
+    -------
+    dict
+        ``stats_flops`` (class scatters, or Gram matrices of low-rank classes),
+        ``factor_flops`` (Cholesky factors and operators), ``apply_flops``
+        (stacked product ``F n C N`` with ``N = C (1 + dense classes) + sum of
+        ranks``, low-rank norms ``r^2`` and pull ``C r`` per sample, frequency and
+        class), ``flops`` (their sum) and ``bytes``: the spectrum read once for the
+        statistics, once more and written once by the update, plus the operators.
+
+    Examples
+    --------
+    >>> from redunet.cost import stacked_layer_cost
+    >>> cost = stacked_layer_cost("vector", m=100, K=2, C=4)
+    >>> cost["apply_flops"] == 2 * 100 * 4 * 4 * 3     # [E, C_1, C_2] on 100 samples
+    True
+    """
+    F = n_frequencies(arch, spatial)
+    complex_ = arch != "vector"
+    flops_per_madd = 8 if complex_ else 2
+    entry_bytes = np.dtype(dtype).itemsize * (2 if complex_ else 1)
+    n = m // K
+    low_rank = prefers_low_rank(n, C)
+    width = C * (1 + (0 if low_rank else K)) + (K * n if low_rank else 0)
+    stats = F * m * C * C if not low_rank else F * (m * C * C + K * n * n * C)
+    factor = 0
+    for size in [m] + [n] * K:
+        k = min(size, C)
+        product = C * k * k if prefers_low_rank(size, C) else k ** 3
+        factor += F * (k ** 3 / 3 + k ** 3 / 6 + product)
+    samples = m if n_samples is None else n_samples
+    apply = F * samples * (C * width + (K * (n * n + C * n) if low_rank else 0))
+    spectrum = F * samples * C * entry_bytes
+    operator_bytes = F * C * width * entry_bytes
+    if n_samples is None:
+        flops = (stats + factor + apply) * flops_per_madd
+        traffic = 3 * spectrum + operator_bytes
+    else:
+        stats = factor = 0
+        flops = apply * flops_per_madd
+        traffic = 2 * spectrum + operator_bytes
+    return {
+        "n_frequencies": F,
+        "stacked_width": width,
+        "stats_flops": stats * flops_per_madd,
+        "factor_flops": factor * flops_per_madd,
+        "apply_flops": apply * flops_per_madd,
+        "flops": flops,
+        "bytes": int(traffic),
+    }

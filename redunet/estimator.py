@@ -345,20 +345,24 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
             validate_data(self, X, reset=False, skip_check_array=True)
 
     def _spectral_features(self, X):
-        """Final features of ``X`` in the spectral batch layout, computed in sample chunks."""
+        """Final features of ``X`` in the spectral batch layout.
+
+        The input spectra are computed in sample chunks; then every layer runs
+        over all samples at once, so that its stacked operators are prepared
+        once (:func:`redunet.layer.apply_layer` blocks the samples itself).
+        """
         self._check_fitted(X)
         stage = self.input_stage_
         Z = stage.lifted(stage.validated(X))
         weights = self.spectrum_.weights
         chunk = max(1, CHUNK_BYTES // (16 * self.spectrum_.n_frequencies * Z.shape[1]))
-        parts = []
+        parts = [stage.to_spectrum(Z[start:start + chunk]) for start in range(0, Z.shape[0], chunk)]
+        V = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+        del parts, Z
         with single_threaded_blas():
-            for start in range(0, Z.shape[0], chunk):
-                V = stage.to_spectrum(Z[start:start + chunk])
-                for layer in self.layers_:
-                    V = apply_layer(layer, V, weights, self.eta, self.lmbda, self.backend)
-                parts.append(V)
-        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+            for layer in self.layers_:
+                V = apply_layer(layer, V, weights, self.eta, self.lmbda, self.backend)
+        return V
 
     def transform(self, X):
         """Features of ``X`` after the last layer, real, in the lifted input's layout.

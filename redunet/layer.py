@@ -12,6 +12,14 @@ is normalized over all channels and frequencies, with
 
 The vector ReduNet is the case ``F = 1`` with real features; nothing here
 knows which architecture it serves.
+
+With the numba backend a layer is applied from its operators stacked side by
+side (:class:`StackedOperators`): per frequency one product of a cache-sized
+block of samples with ``[E, C_1, ..., C_K]`` (low-rank classes by their
+factors) gives ``E v``, every ``C_j v`` or coefficient ``W_j^H v``, and from it
+the membership norms and the pull; for a few channels and dense operators the
+whole update is one fused kernel.  The NumPy backend applies the operators one
+by one (:func:`_apply_block`), the reference the fast paths are tested against.
 """
 
 from dataclasses import dataclass
@@ -19,10 +27,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _kernels
-from ._config import SMALL_FEATURES, resolve_backend
+from ._config import SMALL_FEATURES, SMALL_RANK, resolve_backend
 from ._parallel import split_map
 from .objective import half_mean_logdet
-from .operators import FactorizationError, build_operator, flush_tiny
+from .operators import (SCATTER_KERNEL_CHANNELS, FactorizationError,
+                        build_operator, build_operator_from_scatter, class_scatters, flush_tiny,
+                        prefers_low_rank)
 from .spectrum import normalize, sq_magnitude, weighted_sq_norms
 
 __all__ = ["Layer", "build_layer", "apply_layer", "group_rows", "assemble_layer",
@@ -92,12 +102,27 @@ def build_layer(V, groups, weights, eps, backend=None, describe=None):
         ``R`` and ``Rc`` of the input features (SPEC sections 2, 3), computed
         from the same factorizations.
     """
+    n_freq, m, C = V.shape
+    counts = np.array([rows.shape[0] for rows in groups])
+    # Dense operators come from scatter matrices; with the compiled kernel, those of every
+    # class in one pass over V (and E's as their sum).
+    from_scatter = [n > 0 and not prefers_low_rank(int(n), C) for n in counts]
+    scatters = None
+    if (resolve_backend(backend) == "numba" and C <= SCATTER_KERNEL_CHANNELS and all(from_scatter)
+            and not prefers_low_rank(m, C)):
+        y_index = np.empty(m, dtype=np.int64)
+        for j, rows in enumerate(groups):
+            y_index[rows] = j
+        scatters = class_scatters(V, y_index, len(groups), backend)
+
     def make(class_index, alpha):
+        if scatters is not None:
+            S = scatters.sum(axis=0) if class_index is None else scatters[class_index]
+            return build_operator_from_scatter(S, alpha, backend)
         B = V if class_index is None else V[:, groups[class_index]]
         return build_operator(B, alpha, backend=backend)
 
-    counts = np.array([rows.shape[0] for rows in groups])
-    return assemble_layer(make, counts, V.shape[2], weights, eps, describe)
+    return assemble_layer(make, counts, C, weights, eps, describe)
 
 
 def assemble_layer(make, counts, n_channels, weights, eps, describe=None):
@@ -150,7 +175,10 @@ def apply_layer(layer, V, weights, eta, lmbda, backend=None):
 
     Samples are independent, so blocks of them run in parallel threads.  A
     dense layer of few vector features runs in one compiled kernel (see
-    :func:`is_small_vector`), whichever way it was built.
+    :func:`is_small_vector`), whichever way it was built.  Otherwise, with the
+    numba backend the class operators are applied as one stacked product per
+    frequency (:func:`stacked_operators`), in sample blocks sized to the cache;
+    the NumPy backend applies them one by one (:func:`_apply_block`).
     """
     backend = resolve_backend(backend)
     if (is_small_vector(V.shape[0], V.shape[2], V.dtype.kind == "c", backend)
@@ -164,12 +192,192 @@ def apply_layer(layer, V, weights, eta, lmbda, backend=None):
         return flush_tiny(out) if out.dtype == np.float32 else out
     out = np.empty_like(V)
     cost = layer.expansion.cost + sum(op.cost for op in layer.compressions)
-
-    def block(samples):
-        out[:, samples] = _apply_block(layer, V[:, samples], weights, eta, lmbda, backend)
+    stack = stacked_operators(layer, V.dtype) if backend == "numba" else None
+    if stack is not None and stack.fused:
+        def block(samples):
+            _kernels.dense_layer(V, stack.fused_matrices, stack.gammas, weights.astype(np.float64),
+                                 float(eta), float(lmbda), samples.start, samples.stop,
+                                 stack.block_size(), out,
+                                 1j if V.dtype.kind == "c" else 0.0)
+    elif stack is not None:
+        def block(samples):
+            size = stack.block_size()
+            for first in range(samples.start, samples.stop, size):
+                rows = slice(first, min(samples.stop, first + size))
+                _apply_stacked(stack, V[:, rows], weights, eta, lmbda, out[:, rows])
+    else:
+        def block(samples):
+            out[:, samples] = _apply_block(layer, V[:, samples], weights, eta, lmbda, backend)
 
     split_map(block, V.shape[1], work_per_item=V.shape[0] * cost)
     return flush_tiny(out)
+
+
+# Largest channel count for which a layer of dense operators runs as one fused kernel
+# (beyond it, BLAS products of the stacked operators are faster).
+FUSED_CHANNELS = 12
+# Bytes of the stacked products of one block of samples: for BLAS products, a share of the
+# last-level cache per thread; for the fused kernel, of the second-level cache.
+BLOCK_BYTES = 16 * 2**20
+# Fewest samples per block of BLAS products (smaller products run far from the peak).
+MIN_BLOCK = 32
+FUSED_BLOCK_BYTES = 4 * 2**20
+# Samples per block of the fused kernel: its innermost, vectorized loop.
+FUSED_MIN_BLOCK, FUSED_MAX_BLOCK = 32, 64
+# Bytes of the products of one chunk of frequencies (a share of the second-level cache):
+# the dense classes' norms are taken from a chunk right after its product.
+CHUNK_BYTES = 512 * 2**10
+
+
+class StackedOperators:
+    """A layer's operators laid out for one product per frequency (see :func:`stacked_operators`).
+
+    Attributes
+    ----------
+    matrix : ndarray of shape (F, C, N)
+        ``[E^T, C_j^T (dense classes), conj(W_j) (low-rank classes)]`` side by
+        side, so that ``V[f] @ matrix[f]`` gives every ``E v``, ``C_j v`` and
+        low-rank coefficient ``W_j^H v`` of a block of samples at once (rows of
+        ``V[f]`` are samples).  ``N = C (1 + dense classes) + sum of ranks``.
+    dense, low_rank : list of int
+        Class indices of each kind, in their order inside ``matrix``.
+    offsets : ndarray of int64
+        First column of every dense class.
+    bounds : list of (start, stop)
+        Columns of every low-rank class's coefficients.
+    fused_matrices : ndarray of shape (F, K + 1, C, C) or None
+        ``E, C_1 .. C_K`` for the fused small-channel kernel (all dense, few channels).
+
+    Built from the public attributes of the operators (``kind``, ``matrix``,
+    ``factor``, ``alpha``) once per :func:`apply_layer` call: a copy of the
+    layer's operators, not kept with the model.
+    """
+
+    def __init__(self, layer, dtype):
+        expansion, ops = layer.expansion, layer.compressions
+        self.gammas = np.asarray(layer.gammas, dtype=np.float64)
+        self.dense = [j for j, op in enumerate(ops) if op.kind == "dense"]
+        self.low_rank = [j for j, op in enumerate(ops) if op.kind == "lowrank"]
+        self.alphas = np.array([ops[j].alpha for j in self.low_rank])
+        self.ops = ops
+        C = expansion.matrix.shape[-1]
+        self.n_channels = C
+        self.n_freq = expansion.matrix.shape[0]
+        self.itemsize = np.dtype(dtype).itemsize
+        self.fused_matrices = None
+        if not self.low_rank and C <= FUSED_CHANNELS:
+            self.fused_matrices = np.ascontiguousarray(np.stack(
+                [expansion.matrix] + [ops[j].matrix for j in self.dense], axis=1), dtype=dtype)
+            self.width = (len(ops) + 1) * C
+            return
+        # The operators are Hermitian, so E^T = conj(E) and C_j^T = conj(C_j): one
+        # concatenation of the stored arrays, conjugated in place, with no transposition.
+        blocks = [expansion.matrix] + [ops[j].matrix for j in self.dense]
+        blocks += [ops[j].factor for j in self.low_rank]
+        self.matrix = np.concatenate(blocks, axis=-1).astype(dtype, copy=False)
+        if self.matrix.dtype.kind == "c":
+            np.conjugate(self.matrix, out=self.matrix)
+        self.width = self.matrix.shape[-1]
+        self.offsets = np.arange(1, len(self.dense) + 1, dtype=np.int64) * C
+        start = C * (len(self.dense) + 1)
+        self.bounds = []
+        for j in self.low_rank:
+            rank = ops[j].factor.shape[-1]
+            self.bounds.append((start, start + rank))
+            start += rank
+        self.starts = np.array([start for start, _ in self.bounds], dtype=np.int64)
+        self.ranks = np.array([stop - start for start, stop in self.bounds], dtype=np.int64)
+        # Gram matrices W_j^H W_j of the low-rank classes of small rank, for the norm kernel.
+        self.grams = None
+        if self.low_rank and self.ranks.max() <= SMALL_RANK:
+            rank = int(self.ranks.max())
+            self.grams = np.zeros((len(self.low_rank), self.n_freq, rank, rank),
+                                  dtype=np.result_type(dtype, np.float64))
+            for k, j in enumerate(self.low_rank):
+                self.grams[k, :, :self.ranks[k], :self.ranks[k]] = ops[j].gram
+        if self.low_rank:
+            # The pull of the low-rank classes: [W_j]^T = (conj of the low-rank columns)^H,
+            # a transposed view (BLAS reads it as such).
+            low = self.matrix[..., self.bounds[0][0]:]
+            self.factors_t = low.conj().swapaxes(-1, -2) if low.dtype.kind == "c" \
+                else low.swapaxes(-1, -2)
+
+    @property
+    def fused(self):
+        return self.fused_matrices is not None
+
+    def block_size(self):
+        """Samples per block: the stacked products of a block fill about ``BLOCK_BYTES``
+        (``FUSED_BLOCK_BYTES`` for the fused kernel)."""
+        per_sample = self.n_freq * self.width * self.itemsize
+        if self.fused:
+            return min(FUSED_MAX_BLOCK, max(FUSED_MIN_BLOCK, FUSED_BLOCK_BYTES // per_sample))
+        return max(MIN_BLOCK, BLOCK_BYTES // per_sample)
+
+
+def stacked_operators(layer, dtype):
+    """The operators of ``layer`` stacked for one product per frequency, in ``dtype``.
+
+    Returns None when the expansion operator is low rank (tiny training sets);
+    the one-by-one path handles that case.
+    """
+    if layer.expansion.kind != "dense":
+        return None
+    return StackedOperators(layer, dtype)
+
+
+def _apply_stacked(stack, V, weights, eta, lmbda, out):
+    """:func:`apply_layer` on one block of samples from one stacked product, into ``out``.
+
+    ``P = V[f] @ [E^T, C_j^T, conj(W_j)]`` holds ``E v``, the dense classes'
+    ``C_j v`` and the low-rank classes' coefficients ``c_j = W_j^H v``; the
+    memberships come from it (dense: ``||C_j v||``; low rank: from ``c_j`` and
+    ``W_j^H W_j``), and the low-rank part of the pull,
+    ``sum_j s_j alpha_j (v - W_j c_j)``, is one more product with ``[W_j^T]``.
+    """
+    real = V.real.dtype
+    weights = weights.astype(np.float64)
+    n_classes, B = len(stack.ops), V.shape[1]
+    P = np.empty((V.shape[0], B, stack.width), dtype=V.dtype)     # (F, B, N)
+    sq = np.zeros((len(stack.dense), B))
+    # Frequencies in chunks whose products fit the second-level cache: the dense classes'
+    # norms are taken while the chunk is still there.
+    step = max(1, CHUNK_BYTES // (B * stack.width * P.itemsize))
+    for first in range(0, V.shape[0], step):
+        chunk = slice(first, first + step)
+        np.matmul(V[chunk], stack.matrix[chunk], out=P[chunk])
+        if stack.dense:
+            sq += _kernels.stacked_sq_norms(P[chunk], stack.offsets, stack.n_channels,
+                                            weights[chunk])
+    scores = np.empty((n_classes, B))
+    if stack.dense:
+        scores[stack.dense] = -lmbda * np.sqrt(sq)
+    if stack.low_rank:
+        if stack.grams is not None:
+            sq = _kernels.stacked_lowrank_sq_norms(V, P, stack.starts, stack.ranks, stack.grams,
+                                                   weights)
+            scores[stack.low_rank] = -lmbda * stack.alphas[:, None] * np.sqrt(np.maximum(sq, 0.0))
+        else:
+            power = sq_magnitude(V).sum(axis=-1)
+            for j, (start, stop) in zip(stack.low_rank, stack.bounds):
+                scores[j] = -lmbda * np.sqrt(stack.ops[j].sq_norms(P[..., start:stop], power,
+                                                                   weights, "numpy"))
+    scores -= scores.max(axis=0)
+    np.exp(scores, out=scores)
+    scores *= stack.gammas[:, None] / scores.sum(axis=0)
+    shrink = np.zeros(B)
+    extra = np.empty((0, 0, 0), dtype=V.dtype)
+    if stack.low_rank:
+        # sum_j s_j alpha_j (v - W_j c_j): the W_j c_j part as one product with [W_j^T].
+        first = stack.bounds[0][0]
+        coefficients = P[..., first:]
+        for j, alpha, (start, stop) in zip(stack.low_rank, stack.alphas, stack.bounds):
+            share = scores[j] * alpha
+            shrink += share
+            coefficients[..., start - first:stop - first] *= share.astype(real)[None, :, None]
+        extra = np.matmul(coefficients, stack.factors_t)
+    _kernels.stacked_step(V, P, stack.offsets, scores[stack.dense].astype(real), extra,
+                          shrink, weights, float(eta), out)
 
 
 def _apply_block(layer, V, weights, eta, lmbda, backend):

@@ -29,7 +29,7 @@ from ._parallel import split_map
 from .spectrum import sq_magnitude
 
 __all__ = ["DenseOperator", "LowRankOperator", "factorize", "build_operator",
-           "FactorizationError"]
+           "FactorizationError", "class_scatters"]
 
 
 class FactorizationError(np.linalg.LinAlgError):
@@ -144,8 +144,61 @@ def factorize(B, alpha, low_rank=None):
 
 
 def scatter(B):
-    """``S_f = sum_i v_i(f) v_i(f)^H = B[f]^T conj(B[f])`` for every frequency, ``(F, C, C)``."""
+    """``S_f = sum_i v_i(f) v_i(f)^H = B[f]^T conj(B[f])`` for every frequency, ``(F, C, C)``.
+
+    A single real frequency (the vector arch) uses the symmetric rank-k update
+    ``syrk``: half the multiply-adds of a general product.
+    """
+    if B.shape[0] == 1 and B.dtype.kind == "f" and B.shape[-1] >= 32:
+        from scipy.linalg import blas
+
+        syrk, = blas.get_blas_funcs(("syrk",), (B,))
+        upper = syrk(1.0, B[0], trans=1)              # upper triangle of B^T B
+        return (np.triu(upper) + np.triu(upper, 1).T)[None]
     return np.matmul(B.swapaxes(-1, -2), B.conj())
+
+
+# Largest channel count for which the compiled per-class scatter kernel beats BLAS.
+SCATTER_KERNEL_CHANNELS = 12
+
+
+def class_scatters(V, y_index, n_classes, backend=None):
+    """Scatter matrices of every class, ``S[j, f] = sum_{i: y_i = j} v_i(f) v_i(f)^H``.
+
+    Parameters
+    ----------
+    V : ndarray of shape (F, m, C)
+        Spectral features, real or complex.
+    y_index : int ndarray of shape (m,)
+        Class index of every sample, in ``0 .. n_classes - 1``.
+    n_classes : int
+    backend : {"numba", "numpy"} or None
+        The compiled kernel makes one pass over ``V`` (few channels); otherwise
+        one product per class on its gathered samples.
+
+    Returns
+    -------
+    ndarray of shape (n_classes, F, C, C)
+        Hermitian; the sum over classes is the scatter of all samples.
+    """
+    n_freq, m, C = V.shape
+    y_index = np.asarray(y_index)
+    if y_index.shape != (m,):
+        raise ValueError(f"Expected 'y_index' of shape ({m},) (one class per sample of V). "
+                         f"Got {y_index.shape} instead.")
+    if m and (y_index.min() < 0 or y_index.max() >= n_classes):
+        raise ValueError(f"Expected 'y_index' values in [0, {n_classes - 1}]. "
+                         f"Got values in [{y_index.min()}, {y_index.max()}] instead.")
+    if resolve_backend(backend) == "numba" and C <= SCATTER_KERNEL_CHANNELS:
+        order = np.argsort(y_index, kind="stable")
+        bounds = np.searchsorted(y_index[order], np.arange(n_classes + 1))
+        return _kernels.class_scatters(V, order, bounds)
+    out = np.zeros((n_classes, n_freq, C, C), dtype=V.dtype)
+    for j in range(n_classes):
+        rows = np.flatnonzero(y_index == j)
+        if rows.size:
+            out[j] = scatter(V[:, rows])
+    return out
 
 
 def factorize_scatter(S, alpha):
@@ -169,6 +222,27 @@ def factorize_scatter(S, alpha):
     return L, _logdet(L)
 
 
+# From this size on, ``inv(L L^H)`` comes from LAPACK's blocked ``potri`` (level-3 BLAS)
+# one matrix at a time; below it, the compiled triangular inverse of the whole batch.
+LAPACK_INVERSE_CHANNELS = 64
+
+
+def _inverse_from_cholesky(L):
+    """``inv(L_f L_f^H)`` for every lower factor of a ``(F, C, C)`` stack (LAPACK ``potri``)."""
+    from scipy.linalg import lapack
+
+    potri, = lapack.get_lapack_funcs(("potri",), (L,))
+    out = np.empty_like(L)
+    lower = np.tril(np.ones(L.shape[-2:], dtype=bool))
+    for f in range(L.shape[0]):
+        inverse, info = potri(L[f], lower=1)
+        if info != 0:
+            raise FactorizationError("matrix is not positive definite", f)
+        inverse = np.where(lower, inverse, 0)
+        out[f] = inverse + np.tril(inverse, -1).conj().T
+    return out
+
+
 def _logdet(L):
     return 2.0 * np.log(np.diagonal(L, axis1=-2, axis2=-1).real).sum(axis=-1)
 
@@ -183,6 +257,8 @@ class DenseOperator:
 
     @classmethod
     def from_factor(cls, L, alpha, backend=None):
+        if L.shape[-1] >= LAPACK_INVERSE_CHANNELS:
+            return cls(flush_tiny(alpha * _inverse_from_cholesky(L)))
         Linv = triangular_inverse(L, backend)
         return cls(flush_tiny(alpha * np.matmul(_adjoint(Linv), Linv)))
 

@@ -19,7 +19,8 @@ from . import _kernels
 from ._parallel import split_map
 from .layer import is_small_vector
 from .objective import half_mean_logdet
-from .operators import factorize, factorize_scatter, prefers_low_rank, scatter
+from .operators import (SCATTER_KERNEL_CHANNELS, class_scatters, factorize, factorize_scatter,
+                        prefers_low_rank, scatter)
 
 __all__ = ["Statistics", "Tally"]
 
@@ -142,6 +143,8 @@ class Tally:
         if prefers_low_rank(self.y_index.shape[0], n_channels):
             self.groups.append(None)
         self.small = is_small_vector(n_frequencies, n_channels, complex_, backend)
+        # few channels: all class scatters in one compiled pass over the chunk
+        self.one_pass = backend == "numba" and n_channels <= SCATTER_KERNEL_CHANNELS
         self._chunks = {}        # (start, n) -> labels and class counts of a chunk
 
     def of(self, V, start):
@@ -155,6 +158,8 @@ class Tally:
             scatters = _kernels.small_vector_scatters(np.ascontiguousarray(V[0]), labels,
                                                       self.n_classes)[:, None]
             stats = Statistics(scatters, counts.copy())
+        elif self.one_pass:
+            stats = Statistics(class_scatters(V, labels, self.n_classes, "numba"), counts.copy())
         else:
             stats = Statistics.of(V, labels, self.n_classes)
         for group in self.groups:

@@ -248,3 +248,85 @@ def nearest_subspace_predict(Z_train, y_train, Z_test, k):
         U = Vt[:min(k, rank)].T
         residuals[:, j] = np.linalg.norm(Z_test - Z_test @ U @ U.T, axis=1)
     return np.argmin(residuals, axis=1)
+
+
+# -- per-frequency kernels of one layer (twins of redunet._kernels) --------------------------------
+def class_scatters(V, y_index, K):
+    """S[j, f] = sum over the samples of class j of v_i(f) v_i(f)^H, as explicit outer products."""
+    F, m, C = V.shape
+    out = np.zeros((K, F, C, C), dtype=V.dtype)
+    for j in range(K):
+        for f in range(F):
+            for i in range(m):
+                if y_index[i] == j:
+                    out[j, f] += np.outer(V[f, i], V[f, i].conj())
+    return out
+
+
+def spectral_layer_update(V, E, Cs, gammas, weights, eta, lmbda):
+    """SPEC section 3 update of every sample of V (F, m, C) with explicit per-frequency operators.
+
+    E : (F, C, C); Cs : list of (F, C, C), one per class.  Loops over samples and frequencies.
+    """
+    F, m, C = V.shape
+    out = np.empty_like(V)
+    for i in range(m):
+        v = V[:, i]                                            # (F, C)
+        norms = [np.sqrt(sum(weights[f] * np.linalg.norm(Cj[f] @ v[f]) ** 2 for f in range(F)))
+                 for Cj in Cs]
+        pi = softmax(-lmbda * np.array(norms))
+        new = np.empty_like(v)
+        for f in range(F):
+            step = E[f] @ v[f] - sum(g * p * (Cj[f] @ v[f]) for g, p, Cj in zip(gammas, pi, Cs))
+            new[f] = v[f] + eta * step
+        total = sum(weights[f] * np.linalg.norm(new[f]) ** 2 for f in range(F))
+        out[:, i] = new / np.sqrt(total)
+    return out
+
+
+def dense_layer(V, A, gammas, weights, eta, lmbda):
+    """Twin of the fused kernel: A (F, K+1, C, C) holds E then the class operators."""
+    return spectral_layer_update(V, A[:, 0], [A[:, 1 + j] for j in range(A.shape[1] - 1)], gammas,
+                                 weights, eta, lmbda)
+
+
+def stacked_sq_norms(P, offsets, C, weights):
+    """sum_f w_f ||P[f, i, o:o+C]||^2 for every offset o and sample i, by loops."""
+    F, B, _ = P.shape
+    out = np.zeros((len(offsets), B))
+    for k, o in enumerate(offsets):
+        for i in range(B):
+            out[k, i] = sum(weights[f] * np.vdot(P[f, i, o:o + C], P[f, i, o:o + C]).real
+                            for f in range(F))
+    return out
+
+
+def stacked_lowrank_sq_norms(V, P, starts, ranks, grams, weights):
+    """sum_f w_f ||(I - W W^H) v||^2 written from coefficients c = P[..., s:s+r] and Gram G."""
+    F, B, _ = V.shape
+    out = np.zeros((len(starts), B))
+    for k, (s, r) in enumerate(zip(starts, ranks)):
+        for i in range(B):
+            for f in range(F):
+                c, v, G = P[f, i, s:s + r], V[f, i], grams[k, f, :r, :r]
+                out[k, i] += weights[f] * (np.vdot(v, v).real - 2 * np.vdot(c, c).real
+                                           + np.vdot(c, G @ c).real)
+    return out
+
+
+def stacked_step(V, P, offsets, shares, extra, shrink, weights, eta):
+    """v (1 - eta shrink) + eta (P[.., :C] - sum_k s_k P[.., o_k:o_k+C] + extra), normalized."""
+    F, B, C = V.shape
+    out = np.empty_like(V)
+    for i in range(B):
+        new = np.empty((F, C), dtype=V.dtype)
+        for f in range(F):
+            step = P[f, i, :C].copy()
+            for k, o in enumerate(offsets):
+                step -= shares[k, i] * P[f, i, o:o + C]
+            if extra.size:
+                step += extra[f, i]
+            new[f] = V[f, i] * (1 - eta * shrink[i]) + eta * step
+        total = sum(weights[f] * np.vdot(new[f], new[f]).real for f in range(F))
+        out[:, i] = new / np.sqrt(total)
+    return out

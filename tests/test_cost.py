@@ -4,7 +4,7 @@ import pytest
 
 from conftest import labels_for
 from redunet import Lift1D, Lift2D, ReduNet
-from redunet.cost import layer_cost, model_cost, n_frequencies
+from redunet.cost import layer_cost, model_cost, n_frequencies, stacked_layer_cost
 
 
 @pytest.mark.parametrize("arch, shape, lift, C, spatial, per_class, dtype", [
@@ -36,3 +36,17 @@ def test_scaling_laws():
     assert n_frequencies("fourier2d", (28, 28)) == 28 * 15
     with pytest.raises(ValueError, match="Unknown arch"):
         n_frequencies("conv", ())
+
+
+def test_stacked_cost_counts_the_stacked_product():
+    # All dense: the stacked product is the K + 1 operators applied one by one.
+    dense = stacked_layer_cost("fourier1d", m=1000, K=10, C=20, spatial=(200,))
+    assert dense["stacked_width"] == 11 * 20
+    assert dense["apply_flops"] == layer_cost("fourier1d", 1000, 10, 20, (200,))["apply_flops"]
+    assert dense["bytes"] == 3 * 101 * 1000 * 20 * 16 + 101 * 20 * 220 * 16
+    # Low-rank classes: E dense, coefficients, norms from the Gram matrices, pull.
+    low = stacked_layer_cost("vector", m=1000, K=10, C=784)
+    assert low["stacked_width"] == 784 + 1000
+    assert low["apply_flops"] == 2 * 1000 * (784 * 1784 + 10 * (100 * 100 + 784 * 100))
+    new = stacked_layer_cost("vector", m=1000, K=10, C=784, n_samples=10)
+    assert new["flops"] == low["apply_flops"] // 100 and new["stats_flops"] == 0

@@ -1,0 +1,198 @@
+"""The stacked layer path (one product per frequency for all class operators) and its kernels,
+against the plain twins of ``tests/naive.py`` and the one-by-one NumPy path."""
+
+import numpy as np
+import pytest
+
+import naive
+from conftest import labels_for
+from redunet import _kernels
+from redunet.layer import Layer, apply_layer, build_layer, group_rows, stacked_operators
+from redunet.operators import (DenseOperator, LowRankOperator, build_operator, class_scatters,
+                               factorize_scatter)
+
+
+def _spectra(rng, F, m, C, complex_=True, dtype=np.float64):
+    V = rng.standard_normal((F, m, C))
+    if complex_:
+        V = V + 1j * rng.standard_normal((F, m, C))
+    weights = np.ones(F) if F == 1 else np.r_[1.0, np.full(F - 1, 2.0)]
+    V /= np.sqrt(np.einsum("f,fmc->m", weights, np.abs(V) ** 2))[None, :, None]
+    return V.astype(np.result_type(dtype, np.complex64) if complex_ else dtype), weights
+
+
+def _rfft_weights(T):
+    """Weights of the half spectrum of a length-T signal (odd T: no Nyquist frequency)."""
+    w = np.full(T // 2 + 1, 2.0)
+    w[0] = 1.0
+    if T % 2 == 0:
+        w[-1] = 1.0
+    return w
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+@pytest.mark.parametrize("F, counts, C, complex_", [
+    (4, [3, 5], 3, True), (1, [1, 4], 2, False), (5, [1, 1, 1], 1, True), (3, [6, 2], 7, False),
+    (2, [4, 3], 30, True)])
+def test_class_scatters_equal_outer_products(backend, F, counts, C, complex_, rng):
+    y = labels_for(counts)
+    V, _ = _spectra(rng, F, len(y), C, complex_)
+    got = class_scatters(V, y, len(counts), backend)
+    np.testing.assert_allclose(got, naive.class_scatters(V, y, len(counts)), atol=1e-12)
+    assert got.dtype == V.dtype
+
+
+def test_class_scatters_single_precision_and_bad_labels(rng):
+    y = labels_for([4, 5])
+    V, _ = _spectra(rng, 3, 9, 4, True, np.float32)
+    got = class_scatters(V, y, 2, "numba")
+    assert got.dtype == np.complex64
+    np.testing.assert_allclose(got, naive.class_scatters(V.astype(np.complex128), y, 2), atol=1e-5)
+    with pytest.raises(ValueError, match="'y_index' values in"):
+        class_scatters(V, np.full(9, 2), 2)
+    with pytest.raises(ValueError, match="'y_index' of shape"):
+        class_scatters(V, y[:5], 2)
+
+
+def _dense_stack(rng, F, K, C, complex_):
+    """Hermitian positive definite operators alpha inv(I + alpha S) of random scatters."""
+    A = np.empty((F, K + 1, C, C), dtype=complex if complex_ else float)
+    for k in range(K + 1):
+        B, _ = _spectra(rng, F, C + 2, C, complex_)
+        S = np.matmul(B.swapaxes(-1, -2), B.conj())
+        A[:, k] = 3.0 * np.linalg.inv(np.eye(C) + 3.0 * S)
+    return A
+
+
+@pytest.mark.parametrize("F, m, K, C, complex_", [
+    (101, 7, 2, 5, True), (1, 5, 3, 4, False), (6, 1, 2, 1, True), (4, 9, 1, 3, True),
+    (3, 12, 4, 6, False)])
+def test_fused_dense_layer_kernel_equals_naive(F, m, K, C, complex_, rng):
+    V, weights = _spectra(rng, F, m, C, complex_)
+    A = _dense_stack(rng, F, K, C, complex_)
+    gammas = rng.dirichlet(np.ones(K))
+    expected = naive.dense_layer(V, A, gammas, weights, 0.5, 20.0)
+    for block in (1, 3, m):
+        out = np.zeros_like(V)
+        _kernels.dense_layer(V, A, gammas, weights, 0.5, 20.0, 0, m, block, out,
+                             1j if complex_ else 0.0)
+        np.testing.assert_allclose(out, expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("complex_", [False, True])
+def test_stacked_kernels_equal_naive(complex_, rng):
+    F, B, C = 5, 6, 4
+    V, weights = _spectra(rng, F, B, C, complex_)
+    P, _ = _spectra(rng, F, B, 3 * C + 5, complex_)
+    offsets = np.array([C, 2 * C], dtype=np.int64)
+    np.testing.assert_allclose(_kernels.stacked_sq_norms(P, offsets, C, weights),
+                               naive.stacked_sq_norms(P, offsets, C, weights), atol=1e-13)
+    starts, ranks = np.array([3 * C, 3 * C + 2], dtype=np.int64), np.array([2, 3], dtype=np.int64)
+    W = rng.standard_normal((2, F, C, 3))
+    if complex_:
+        W = W + 1j * rng.standard_normal((2, F, C, 3))
+    grams = np.matmul(W.conj().swapaxes(-1, -2), W).astype(complex)
+    grams[0, :, 2, :] = grams[0, :, :, 2] = 0
+    np.testing.assert_allclose(
+        _kernels.stacked_lowrank_sq_norms(V, P, starts, ranks, grams, weights),
+        naive.stacked_lowrank_sq_norms(V, P, starts, ranks, grams, weights), atol=1e-12)
+    shares, shrink = rng.random((2, B)), rng.random(B)
+    for extra in (np.empty((0, 0, 0), dtype=V.dtype), P[..., :C] * 0.3):
+        out = np.empty_like(V)
+        _kernels.stacked_step(V, P, offsets, shares, extra, shrink, weights, 0.5, out)
+        np.testing.assert_allclose(out, naive.stacked_step(V, P, offsets, shares, extra, shrink,
+                                                           weights, 0.5), atol=1e-13)
+
+
+def _as_dense(op, C):
+    if op.kind == "dense":
+        return op.matrix
+    W = op.factor
+    return op.alpha * (np.eye(C) - np.matmul(W, W.conj().swapaxes(-1, -2)))
+
+
+# (F, counts, C): fused small-channel layers; BLAS products of dense operators; low-rank classes of
+# small rank (kernel norms), of large rank (BLAS norms); dense and low-rank classes mixed; a
+# low-rank expansion operator (tiny training set); odd and even lengths; one sample per class.
+LAYERS = [(101, [30, 25], 5), (4, [1, 2, 1], 3), (11, [10, 12, 11], 20), (6, [3, 2, 4], 40),
+          (3, [20, 19], 70), (5, [30, 2], 12), (4, [1, 2], 30), (1, [12, 9], 3), (1, [25, 30], 140)]
+
+
+@pytest.mark.parametrize("F, counts, C", LAYERS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_stacked_apply_equals_numpy_path_and_naive(F, counts, C, dtype, rng):
+    complex_ = F > 1
+    y = labels_for(counts)
+    V, _ = _spectra(rng, F, len(y), C, complex_, dtype)
+    weights = _rfft_weights(2 * F - 1) if F % 2 else _rfft_weights(2 * F - 2)
+    if F == 1:
+        weights = np.ones(1)
+    groups = group_rows(y, len(counts))
+    layer, _, _ = build_layer(V, groups, weights, 0.1, backend="numpy")
+    new, _ = _spectra(rng, F, 17, C, complex_, dtype)
+    fast = apply_layer(layer, new, weights, 0.5, 50.0, backend="numba")
+    plain = apply_layer(layer, new, weights, 0.5, 50.0, backend="numpy")
+    assert fast.dtype == new.dtype
+    tol = 1e-11 if dtype == np.float64 else 2e-5
+    np.testing.assert_allclose(fast, plain, atol=tol)
+    reference = naive.spectral_layer_update(
+        new.astype(np.complex128 if complex_ else np.float64),
+        _as_dense(layer.expansion, C), [_as_dense(op, C) for op in layer.compressions],
+        layer.gammas, weights, 0.5, 50.0)
+    np.testing.assert_allclose(fast, reference, atol=tol)
+
+
+def test_stacked_layout_covers_every_path(rng):
+    """The cases above reach the fused kernel, BLAS products with kernel or BLAS low-rank norms."""
+    kinds = set()
+    for F, counts, C in LAYERS:
+        y = labels_for(counts)
+        V, w = _spectra(rng, F, len(y), C, F > 1)
+        layer, _, _ = build_layer(V, group_rows(y, len(counts)), w, 0.1, backend="numpy")
+        stack = stacked_operators(layer, V.dtype)
+        if stack is None:
+            kinds.add("low-rank expansion")
+        elif stack.fused:
+            kinds.add("fused")
+        else:
+            kinds.add("dense" if not stack.low_rank else
+                      "kernel norms" if stack.grams is not None else "blas norms")
+            if stack.low_rank and stack.dense:
+                kinds.add("mixed")
+    assert kinds == {"low-rank expansion", "fused", "dense", "kernel norms", "blas norms", "mixed"}
+
+
+@pytest.mark.parametrize("C", [64, 90])
+@pytest.mark.parametrize("complex_", [False, True])
+def test_large_dense_operator_from_lapack_inverse_equals_explicit_inverse(C, complex_, rng):
+    B, _ = _spectra(rng, 2, 3 * C, C, complex_)
+    op, logdet = build_operator(B, 4.0, low_rank=False)
+    S = np.matmul(B.swapaxes(-1, -2), B.conj())
+    expected = 4.0 * np.linalg.inv(np.eye(C) + 4.0 * S)
+    np.testing.assert_allclose(op.matrix, expected, atol=1e-12)
+    np.testing.assert_allclose(logdet, np.linalg.slogdet(np.eye(C) + 4.0 * S)[1], atol=1e-10)
+
+
+@pytest.mark.parametrize("F, counts, C", [(9, [5, 7], 4), (3, [5, 6, 7], 12), (1, [6, 8], 5)])
+def test_layer_from_class_scatters_equals_layer_from_samples(F, counts, C, rng):
+    y = labels_for(counts)
+    V, weights = _spectra(rng, F, len(y), C, F > 1)
+    groups = group_rows(y, len(counts))
+    fast = build_layer(V, groups, weights, 0.1, backend="numba")
+    plain = build_layer(V, groups, weights, 0.1, backend="numpy")
+    assert fast[1] == pytest.approx(plain[1], abs=1e-12)
+    assert fast[2] == pytest.approx(plain[2], abs=1e-12)
+    for a, b in zip([fast[0].expansion] + fast[0].compressions,
+                    [plain[0].expansion] + plain[0].compressions):
+        np.testing.assert_allclose(a.matrix, b.matrix, atol=1e-11)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_single_real_frequency_scatter_from_syrk_equals_outer_products(dtype, rng):
+    from redunet.operators import scatter
+    B = rng.standard_normal((1, 50, 40)).astype(dtype)
+    got = scatter(B)
+    assert got.dtype == dtype
+    expected = naive.class_scatters(B.astype(np.float64), np.zeros(50, int), 1)[0]
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, expected, rtol=tol, atol=tol)
