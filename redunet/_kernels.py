@@ -289,7 +289,7 @@ def class_scatters(V, order, bounds):
     """Per-class scatter matrices ``(K, F, C, C)`` of an ``(F, m, C)`` batch whose class ``j``
     holds the samples ``order[bounds[j]:bounds[j + 1]]``."""
     n_freq, m, C = V.shape
-    kernel = (_class_scatters_parallel if n_freq > 1 and n_freq * m * C * C >= PARALLEL_MIN_WORK
+    kernel = (_class_scatters_parallel if n_freq > 1 and n_freq * m * C * C >= PRANGE_MIN_WORK
               else _class_scatters_serial)
     if V.dtype.kind != "c":
         return kernel(V, order, bounds).astype(V.dtype, copy=False)
