@@ -186,3 +186,45 @@ def test_single_sample_classes_predict_the_same_under_every_shift(rng):
     for s in range(T):
         np.testing.assert_array_equal(
             clf.predict_spectral(spectrum.forward(cyclic_shift(X_test, s))), np.zeros(8))
+
+
+# --------------------------------------------------------------------------- paper's protocol
+def test_evaluation_protocol_equals_direct_computation(rng):
+    from sklearn.svm import LinearSVC
+
+    from redunet.experiments import evaluation_protocol
+    y = labels_for([6, 5, 7])
+    centers = rng.standard_normal((3, 2, 4))
+    X = centers[y] + 1.5 * rng.standard_normal((18, 2, 4))
+    y_test = labels_for([4, 4, 4])
+    X_test = 3.0 * (centers[y_test] + 1.5 * rng.standard_normal((12, 2, 4)))  # scale is removed
+    chunks = [(X_test[:5], y_test[:5]), (X_test[5:], y_test[5:])]
+    got = evaluation_protocol(X, y, {"train": (X, y), "test": (X_test, y_test),
+                                     "chunked": iter(chunks)}, n_components=2)
+
+    def unit(Z):
+        flat = Z.reshape(len(Z), -1)
+        return flat / np.linalg.norm(flat, axis=1, keepdims=True)
+
+    Z, Z_test = unit(X), unit(X_test)
+    svc = LinearSVC(random_state=10).fit(Z, y)
+    # kNN by cosine similarity, majority of the 5 most similar (ties: smallest label)
+    nearest = np.argsort(-(Z_test @ Z.T), axis=1, kind="stable")[:, :5]
+    votes = np.array([np.bincount(y[row], minlength=3) for row in nearest])
+    expected = {"linear_svc": np.mean(svc.predict(Z_test) == y_test),
+                "knn": np.mean(np.argmax(votes, axis=1) == y_test),
+                "nearest_subspace": np.mean(
+                    naive.nearest_subspace_predict(Z, y, Z_test, k=2) == y_test)}
+    for key, value in expected.items():
+        assert got[key]["test"] == pytest.approx(value, abs=1e-15), key
+        assert got[key]["chunked"] == pytest.approx(value, abs=1e-15), key
+    assert got["linear_svc"]["train"] == pytest.approx(svc.score(Z, y))
+    assert got["linear_svc_converged"] is True
+
+
+def test_evaluation_protocol_rejects_zero_samples():
+    from redunet.experiments import evaluation_protocol
+    X = np.ones((4, 3))
+    X[2] = 0.0
+    with pytest.raises(ValueError, match="'features_train' to be non-zero"):
+        evaluation_protocol(X, [0, 0, 1, 1], {})
