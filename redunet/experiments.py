@@ -258,7 +258,8 @@ def _stage_spectrum(net, X, stage):
     """Spectral batch of ``X`` at one stage: the lifted, normalized input or the final features."""
     if stage == "features":
         return net._spectral_features(X)
-    return net._to_spectrum(net._lifted(net._validated(X), fitting=False))
+    inputs = net.input_stage_
+    return inputs.to_spectrum(inputs.lifted(inputs.validated(X)))
 
 
 class _StageTally:
