@@ -38,10 +38,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_info, write_results  # noqa: E402
 
 from redunet import Lift1D, Lift2D, NearestSubspace, ReduNet  # noqa: E402
-from redunet.classifier import break_ties, residual_gaps, tie_rtol  # noqa: E402
+from redunet._classifier import break_ties, residual_gaps, tie_rtol  # noqa: E402
 from redunet.datasets import (balanced_subset, cyclic_shift, load_mnist,  # noqa: E402
                               polar_sample, translate2d)
-from redunet.spectrum import weighted_sq_norms  # noqa: E402
+from redunet._spectrum import weighted_sq_norms  # noqa: E402
 
 NAME = "bench_classifier"
 KS = [1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 100, 200, 300, 500, None]

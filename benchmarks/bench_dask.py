@@ -16,7 +16,7 @@ statistics reduced) and the rest of the fit (input stage and classifier), peak R
 every worker and of the client (the harness's memory probe, run in each worker through
 ``Client.run``), speedup from 1 to 2 workers, ``delta_R``.
 
-From the measured per-worker rate and :func:`redunet.cost.layer_cost`, the script
+From the measured per-worker rate and :func:`redunet._cost.layer_cost`, the script
 estimates a 16-machine run of the full setting (m = 60,000, 40 layers): compute per
 layer = flops / (16 x per-worker GFLOP/s), plus the per-layer traffic of the reduction
 ((K + 1) x F x C x C complex128 per worker, statistics up a binary tree and the layer
@@ -85,7 +85,7 @@ def case_cluster(probe, n_workers, m, channels, length, n_classes, n_layers, chu
 def _estimate(per_worker_gflops, K, C, T, bandwidth_gbps, machines=16, m=60_000, layers=40,
               input_s_per_sample=None):
     """Time of the full setting on ``machines`` one-worker machines, from the cost model."""
-    from redunet.cost import layer_cost
+    from redunet._cost import layer_cost
     cost = layer_cost("fourier1d", m, K, C, (T,))
     F = cost["n_frequencies"]
     compute = cost["flops"] / (machines * per_worker_gflops * 1e9)
@@ -105,7 +105,7 @@ def _estimate(per_worker_gflops, K, C, T, bandwidth_gbps, machines=16, m=60_000,
 
 
 def run(quick=False, repeat=None, threads=None, bandwidth_gbps=10.0, m=None, n_layers=None):
-    from redunet.cost import layer_cost
+    from redunet._cost import layer_cost
 
     setting = dict(m=m or (6000 if quick else 60_000), channels=20, length=200, n_classes=10,
                    n_layers=n_layers or (2 if quick else 3), chunk=1000 if quick else 2000,

@@ -24,7 +24,7 @@ Each workload runs in fresh processes alternately with the checkout of this file
 ("now") and with the package at a baseline revision ("today", default: the
 merge-base of ``HEAD`` and ``main``, extracted with ``git archive``), ``--repeat``
 times each; the tables give medians and the ratio today / now from the same run.
-Flops and bytes per layer come from :func:`redunet.cost.stacked_layer_cost` (the
+Flops and bytes per layer come from :func:`redunet._cost.stacked_layer_cost` (the
 work of the stacked form; the baseline does the same products one operator at a
 time); achieved GFLOP/s and GB/s are those counts over the measured time, and "% of
 peak" compares them with the 2-thread ``zgemm`` (complex) or ``dgemm`` (real) rate
@@ -168,7 +168,7 @@ def _default_baseline():
 
 
 def _cost(name):
-    from redunet.cost import stacked_layer_cost
+    from redunet._cost import stacked_layer_cost
     kind, arch, shape, lift, K, m, _, dtype, n_new = WORKLOADS[name]
     C = lift[1] if lift else shape[0]
     spatial = tuple(shape[1:]) if arch != "vector" else ()

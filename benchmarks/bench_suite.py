@@ -17,7 +17,7 @@ Each workload runs in fresh processes, once with the numba kernels
 included), time per layer, time of ``transform`` on new samples, peak RSS, operators in
 memory, model file size (``net.save``), ``delta_R``.
 
-Cost model: the predicted flops of one layer (:func:`redunet.cost.layer_cost`), the
+Cost model: the predicted flops of one layer (:func:`redunet._cost.layer_cost`), the
 achieved rate ``flops * layers / build time`` and its ratio to this machine's measured
 matrix-product rates (float64 2000 x 2000 ``a @ a`` and the batched complex128
 ``(420, 100, 75) @ (420, 75, 75)`` of the 2D setting, with the default BLAS threads
@@ -268,7 +268,7 @@ def _plot(scans, path):
 # --------------------------------------------------------------------------- run
 
 def run(quick=False, repeat=None, threads=None):
-    from redunet.cost import layer_cost
+    from redunet._cost import layer_cost
 
     repeat = repeat or 1
     matmul = best_of(HERE, "case_matmul", repeat=1, timeout=CHILD_TIMEOUT,
@@ -392,7 +392,7 @@ def _markdown(rows, matmul, base, scans, quick, repeat, plot_path, plot_note):
         "chunked over samples; a small batch costs more per sample, so a figure measured on "
         "few samples overstates the time for 1000). Peak RSS is of the whole process; 'peak "
         "above start' excludes interpreter, libraries and data.\n\n"
-        f"### Cost model (`redunet.cost.layer_cost`) vs achieved rate\n\n{matmul_text}\n\n"
+        f"### Cost model (`redunet._cost.layer_cost`) vs achieved rate\n\n{matmul_text}\n\n"
         f"{cost_table}\n\n"
         "Achieved = predicted flops per layer x layers / build time (build includes lift, "
         "normalization and classifier fit, so this is a lower bound of the layers' rate). W3 "

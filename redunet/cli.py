@@ -7,7 +7,7 @@ A 2000-layer net on the 2D Gaussian mixture, saved to a model file::
     redunet build --layers 2000 --output model.rdn
     redunet evaluate model.rdn                # held-out samples (seed 1)
     redunet experiment rotation-mnist --out-dir runs/rotation
-    redunet experiment iris --out-dir runs/iris  # appendix runs: see redunet.cli_appendix
+    redunet experiment iris --out-dir runs/iris  # appendix runs: see redunet._cli_appendix
     redunet paper --out-dir runs/paper           # every experiment, then report.md
 
 Errors of the user (bad arguments, unreadable or damaged files, invalid data, a
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli_appendix import add_appendix_parsers, add_paper_parser
+from ._cli_appendix import add_appendix_parsers, add_paper_parser
 from ._validation import InputError, MissingDependencyError
 
 __all__ = ["main"]
@@ -125,7 +125,7 @@ def _add_net_options(parser, layers, dtype=True):
 # --------------------------------------------------------------------------- commands
 
 def _build(args):
-    from .estimator import ReduNet
+    from ._estimator import ReduNet
     X, y, description = _load_data(args)
     net = ReduNet(arch=args.arch, n_layers=args.layers, eta=args.eta, eps=args.eps,
                   lmbda=args.lmbda, dtype=args.dtype, verbose=not args.quiet)
@@ -170,8 +170,8 @@ def _fit_on_cluster(net, X, y, args):
 
 
 def _evaluate(args):
-    from .estimator import ReduNet
-    from .objective import rate_reduction
+    from ._estimator import ReduNet
+    from ._objective import rate_reduction
     net = ReduNet.load(args.model)
     if args.data is None and args.input is None and net.input_shape_ == (3,):
         args.data = "gaussian3d"  # the mixture matching the model's dimension
@@ -193,7 +193,7 @@ def _experiment(args):
     from . import experiments
     common = dict(n_layers=args.layers, eta=args.eta, eps=args.eps, lmbda=args.lmbda,
                   seed=getattr(args, "seed", 0), out_dir=args.out_dir, verbose=not args.quiet)
-    if getattr(args, "run", None) is not None:  # appendix runs (redunet.cli_appendix)
+    if getattr(args, "run", None) is not None:  # appendix runs (redunet._cli_appendix)
         results = args.run(args)
     elif args.name == "gaussian":
         results = experiments.gaussian_experiment(

@@ -607,7 +607,7 @@ def load_mice_protein(path):
     Notes
     -----
     Missing values are returned as NaN, not filled: filling is the experiment's
-    choice (see :func:`redunet.appendix.mice_experiment`), so that it can use
+    choice (see :func:`redunet._appendix.mice_experiment`), so that it can use
     training statistics only.
     """
     path = os.fspath(path)

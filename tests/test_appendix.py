@@ -1,4 +1,4 @@
-"""Tests of the appendix runs (``redunet.appendix``), their data, and ``redunet paper --quick``."""
+"""Tests of the appendix runs (``redunet._appendix``), their data, and ``redunet paper --quick``."""
 
 import itertools
 import json
@@ -8,13 +8,13 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from redunet import Lift1D, ReduNet, construction, rate_reduction  # noqa: E402
-from redunet.appendix import (_fill_and_scale, iris_experiment, mice_experiment,  # noqa: E402
+from redunet import Lift1D, ReduNet, _construction as construction, rate_reduction  # noqa: E402
+from redunet._appendix import (_fill_and_scale, iris_experiment, mice_experiment,  # noqa: E402
                               rate_reduction_optimum, rotation_mnist_2class_experiment,
                               sinusoid_experiment, translation_mnist_2class_experiment)
 from redunet.cli import main  # noqa: E402
 from redunet.datasets import load_mice_protein, sinusoid_classes  # noqa: E402
-from redunet.objective import spectral_rates  # noqa: E402
+from redunet._objective import spectral_rates  # noqa: E402
 
 TINY_SINUSOID = dict(n_per_class=6, length=20, out_channels=3, n_layers=6,
                      n_shift_per_class=2, shift_stride=3)

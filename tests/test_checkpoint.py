@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from redunet import Lift1D, ReduNet
-from redunet.checkpoint import Checkpoint
+from redunet._checkpoint import Checkpoint
 from redunet.datasets import gaussian_mixture_2d, gaussian_mixture_3d
-from redunet.stack import LayerStack
+from redunet._stack import LayerStack
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -75,7 +75,7 @@ def test_build_killed_inside_a_checkpoint_discards_the_partial_one(tmp_path):
     folder = tmp_path / "ckpt"
     child = _child(f"""
         import os, signal
-        import redunet.checkpoint as ck
+        import redunet._checkpoint as ck
         from redunet import ReduNet
         from redunet.datasets import gaussian_mixture_3d
         calls = []
@@ -102,7 +102,7 @@ def test_build_killed_inside_a_checkpoint_discards_the_partial_one(tmp_path):
 
 
 def _key(X, y, net):
-    from redunet.checkpoint import fingerprint
+    from redunet._checkpoint import fingerprint
     from redunet._validation import check_labels
     classes, y_index = check_labels(y, X.shape[0])
     return fingerprint(np.asarray(X, dtype=float), y_index, classes, net.get_params(deep=True))

@@ -7,7 +7,7 @@ import naive
 from conftest import labels_for
 from redunet import NearestSubspace
 from redunet.datasets import cyclic_shift, translate2d
-from redunet.spectrum import RFFT1D, RFFT2D
+from redunet._spectrum import RFFT1D, RFFT2D
 
 CASES = [((3, 6), [3, 4, 2]), ((2, 7), [4, 3]), ((2, 3, 4), [3, 2, 3]), ((1, 3, 3), [2, 3])]
 

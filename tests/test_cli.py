@@ -159,7 +159,7 @@ def test_module_entry_point_in_subprocess(tmp_path):
     assert "'noise' parameter" in done.stderr
 
 
-_BROKEN_LOOP = ("import redunet.construction as c\n"
+_BROKEN_LOOP = ("import redunet._construction as c\n"
                 "def broken(*args, **kwargs):\n"
                 "    raise ValueError('planted internal inconsistency')\n"
                 "c.layer_from_statistics = broken\n"
@@ -181,7 +181,7 @@ def test_internal_errors_propagate_with_their_traceback(tmp_path):
 
 
 def test_internal_errors_are_not_reported_as_user_errors(monkeypatch, capsys):
-    import redunet.construction as construction
+    import redunet._construction as construction
 
     def broken(*args, **kwargs):
         raise TypeError("planted internal inconsistency")

@@ -4,7 +4,7 @@ import pytest
 
 from conftest import labels_for
 from redunet import Lift1D, Lift2D, ReduNet
-from redunet.cost import layer_cost, model_cost, n_frequencies, stacked_layer_cost
+from redunet._cost import layer_cost, model_cost, n_frequencies, stacked_layer_cost
 
 
 @pytest.mark.parametrize("arch, shape, lift, C, spatial, per_class, dtype", [

@@ -12,7 +12,7 @@ from distributed import Client, LocalCluster  # noqa: E402
 
 from conftest import labels_for  # noqa: E402
 from redunet import Lift1D, Lift2D, ReduNet  # noqa: E402
-from redunet.distributed import DaskChunks  # noqa: E402
+from redunet._distributed import DaskChunks  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning",
                                         "ignore::ResourceWarning",
@@ -49,10 +49,10 @@ def test_feature_graph_does_not_grow_with_depth(client, rng):
     y = labels_for([10, 10])
     X = rng.standard_normal((20, 4))
     net = ReduNet(n_layers=1).fit(X, y)
-    from redunet.construction import layer_from_statistics
-    from redunet.distributed import input_features
-    from redunet.layer import apply_layer
-    from redunet.statistics import Tally
+    from redunet._construction import layer_from_statistics
+    from redunet._distributed import input_features
+    from redunet._layer import apply_layer
+    from redunet._statistics import Tally
     weights = net.spectrum_.weights
     executor = DaskChunks(input_features(net.input_stage_, da.from_array(X, chunks=(5, 4))),
                           Tally(y, 2, 1, 4, False, "numba"),

@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("matplotlib")
 
 from redunet import Lift1D, ReduNet  # noqa: E402
-from redunet import experiments  # noqa: E402
+from redunet import _evaluation, experiments  # noqa: E402
 from redunet.datasets import cyclic_shift  # noqa: E402
 from redunet.experiments import (gaussian_experiment, rotation_mnist_experiment,  # noqa: E402
                                  translation_mnist_experiment)
@@ -65,7 +65,7 @@ def test_chunked_evaluation_matches_one_call_per_shift(monkeypatch):
     expected = np.stack([net.predict(cyclic_shift(X_test, s)) for s in shifts])
     reports = []
     for budget in (1, 2**30):          # one shift per chunk, all shifts in one chunk
-        monkeypatch.setattr(experiments, "_SHIFT_CHUNK_BYTES", budget)
+        monkeypatch.setattr(_evaluation, "_SHIFT_CHUNK_BYTES", budget)
         report, predicted = experiments._evaluate(net, X, y, X_test, y_test, shifts, shifts[:2],
                                                   cyclic_shift, verbose=False)
         np.testing.assert_array_equal(predicted, expected)

@@ -7,9 +7,9 @@ import naive
 from conftest import labels_for
 from redunet import Lift1D, Lift2D, NearestSubspace, ReduNet
 from redunet.datasets import cyclic_shift, translate2d
-from redunet.layer import apply_layer, build_layer, group_rows
-from redunet.operators import build_operator
-from redunet.spectrum import RFFT1D, RFFT2D, weighted_sq_norms
+from redunet._layer import apply_layer, build_layer, group_rows
+from redunet._operators import build_operator
+from redunet._spectrum import RFFT1D, RFFT2D, weighted_sq_norms
 
 CASES_1D = [((3, 8), [4, 3, 2]), ((2, 7), [5, 4]), ((1, 6), [3, 3]), ((4, 5), [2, 6])]
 CASES_2D = [((2, 4, 5), [4, 3, 2]), ((1, 3, 4), [3, 3]), ((3, 4, 4), [2, 5])]
@@ -136,7 +136,7 @@ def test_low_rank_layer_equals_dense_layer_in_2d(rng):
     groups = group_rows(y, 2)
     layer, rate, compression = build_layer(V, groups, spectrum.weights, 0.1)
     assert [op.kind for op in layer.compressions] == ["lowrank", "lowrank"]
-    from redunet.layer import Layer
+    from redunet._layer import Layer
     dense = Layer(build_operator(V, 12 / 0.7, low_rank=False)[0],
                   [build_operator(V[:, g], 12 / (g.size * 0.1), low_rank=False)[0] for g in groups],
                   layer.gammas)

@@ -6,9 +6,9 @@ import pytest
 from conftest import labels_for
 from redunet import ReduNet, _kernels
 import naive
-from redunet.construction import layer_from_statistics
-from redunet.layer import apply_layer, build_layer, group_rows
-from redunet.statistics import Tally
+from redunet._construction import layer_from_statistics
+from redunet._layer import apply_layer, build_layer, group_rows
+from redunet._statistics import Tally
 
 
 @pytest.mark.parametrize("batch, n", [(1, 1), (3, 2), (7, 10), (40, 33)])
@@ -78,7 +78,7 @@ def test_small_vector_layer_equals_general_layer(d, counts, rng):
 
 
 def test_transform_of_training_samples_reproduces_training_features(tmp_path):
-    from redunet.checkpoint import Checkpoint, fingerprint
+    from redunet._checkpoint import Checkpoint, fingerprint
     from redunet.datasets import gaussian_mixture_2d
     X, y = gaussian_mixture_2d(n_per_class=60, noise=0.1, seed=0)
     net = ReduNet(n_layers=300).fit(X, y, checkpoint=tmp_path, checkpoint_every=1000)
@@ -112,7 +112,7 @@ def test_backend_switch_by_environment(monkeypatch, rng):
 @pytest.mark.parametrize("complex_", [False, True])
 @pytest.mark.parametrize("F, m, C, n", [(1, 9, 6, 2), (5, 7, 8, 3), (4, 3, 5, 1)])
 def test_low_rank_norms_from_coefficients_equal_explicit_norms(complex_, F, m, C, n, rng):
-    from redunet.operators import build_operator
+    from redunet._operators import build_operator
     make = (lambda *s: rng.standard_normal(s) + 1j * rng.standard_normal(s)) if complex_ \
         else (lambda *s: rng.standard_normal(s))
     B, V = make(F, n, C), make(F, m, C)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from redunet._validation import NotFittedError
-from redunet.lift import Lift1D, Lift2D
+from redunet._lift import Lift1D, Lift2D
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def test_lift2d_drawn_square_kernels_match_loops(rng):
 
 
 def test_chunking_matches_single_pass(rng, monkeypatch):
-    import redunet.lift as lift_module
+    import redunet._lift as lift_module
 
     X = rng.standard_normal((23, 2, 9))
     lift = Lift1D(out_channels=3, kernel_size=4, relu=False).fit(X)

@@ -14,8 +14,8 @@ import pytest
 
 from conftest import labels_for
 from redunet import Lift1D, Lift2D, ReduNet
-from redunet.arrayfile import ALIGNMENT, SIGNATURE, read_arrays, write_arrays
-from redunet.model_io import FORMAT_VERSION
+from redunet._arrayfile import ALIGNMENT, SIGNATURE, read_arrays, write_arrays
+from redunet._model_io import FORMAT_VERSION
 
 
 @pytest.fixture(scope="module")
@@ -261,7 +261,7 @@ def test_killed_save_leaves_previous_file_intact(fitted, tmp_path):
     # A child process writes another file over the same path and is killed before the rename.
     script = textwrap.dedent(f"""
         import os, signal, numpy as np
-        import redunet.arrayfile as af
+        import redunet._arrayfile as af
         af.os.replace = lambda *args: os.kill(os.getpid(), signal.SIGKILL)
         af.write_arrays({str(path)!r}, {{}}, {{"a": np.zeros(1 << 20)}})
     """)

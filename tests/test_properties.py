@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from redunet import Lift1D, ReduNet, coding_rate, compression_rate, rate_reduction
-from redunet.operators import build_operator
-from redunet.spectrum import RFFT1D, RFFT2D, weighted_sq_norms
+from redunet._operators import build_operator
+from redunet._spectrum import RFFT1D, RFFT2D, weighted_sq_norms
 
 SETTINGS = settings(max_examples=25, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from redunet.layer import Layer
-from redunet.operators import DenseOperator, LowRankOperator
-from redunet.stack import LayerStack, layer_layout
+from redunet._layer import Layer
+from redunet._operators import DenseOperator, LowRankOperator
+from redunet._stack import LayerStack, layer_layout
 
 
 def _random_layer(rng, n_freq=3, C=5, ranks=(2, None), dtype=np.complex128):
@@ -51,7 +51,7 @@ def test_views_equal_the_appended_layers_across_growth(rng):
 
 
 def test_views_compute_what_the_layers_compute(rng):
-    from redunet.layer import apply_layer
+    from redunet._layer import apply_layer
     layer = _random_layer(rng, ranks=(2, None))
     stack = LayerStack()
     stack.append(layer)

@@ -7,8 +7,8 @@ import pytest
 import naive
 from conftest import labels_for
 from redunet import _kernels
-from redunet.layer import Layer, apply_layer, build_layer, group_rows, stacked_operators
-from redunet.operators import (DenseOperator, LowRankOperator, build_operator, class_scatters,
+from redunet._layer import Layer, apply_layer, build_layer, group_rows, stacked_operators
+from redunet._operators import (DenseOperator, LowRankOperator, build_operator, class_scatters,
                                factorize_scatter)
 
 
@@ -189,7 +189,7 @@ def test_layer_from_class_scatters_equals_layer_from_samples(F, counts, C, rng):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_single_real_frequency_scatter_from_syrk_equals_outer_products(dtype, rng):
-    from redunet.operators import scatter
+    from redunet._operators import scatter
     B = rng.standard_normal((1, 50, 40)).astype(dtype)
     got = scatter(B)
     assert got.dtype == dtype

@@ -5,8 +5,8 @@ import pytest
 
 from conftest import labels_for
 from redunet import Lift1D, Lift2D, ReduNet
-from redunet.statistics import Tally
-from redunet.streaming import LocalChunks, Statistics
+from redunet._statistics import Tally
+from redunet._streaming import LocalChunks, Statistics
 
 
 @pytest.mark.parametrize("arch, shape, lift", [
@@ -158,7 +158,7 @@ def test_fitted_input_stage_is_lift_unit_sphere_and_spectrum(rng):
 
 
 def test_chunked_fit_reads_the_feature_store_once_per_layer(monkeypatch, tmp_path, rng):
-    from redunet import streaming
+    from redunet import _streaming as streaming
     reads = []
     original = streaming.LocalChunks.read
 

@@ -146,7 +146,7 @@ def test_objective_functions_validate():
 
 @pytest.mark.parametrize("chunk_size", [None, 5])
 def test_failed_factorization_names_layer_class_and_frequency(chunk_size, monkeypatch):
-    import redunet.operators as operators
+    import redunet._operators as operators
 
     calls = {"batched": 0, "single": 0}
     real = np.linalg.cholesky

@@ -7,8 +7,8 @@ import naive
 from conftest import labels_for
 from redunet import ReduNet
 from redunet.datasets import gaussian_mixture_2d, gaussian_mixture_3d
-from redunet.layer import apply_layer, build_layer, group_rows
-from redunet.operators import build_operator
+from redunet._layer import apply_layer, build_layer, group_rows
+from redunet._operators import build_operator
 
 
 @pytest.mark.parametrize("d, counts, names", [
@@ -94,7 +94,7 @@ def test_transform_of_training_set_reproduces_fit_features(rng):
     # The objective recorded during fit at the last layer is the one of transform(X).
     Z = net.transform(X)
     membership = np.eye(2)[np.searchsorted(net.classes_, y)]
-    from redunet.objective import spectral_rates
+    from redunet._objective import spectral_rates
     rate, compression = spectral_rates(Z[None], np.ones(1), 0.1, membership)
     assert rate - compression == pytest.approx(net.history_["delta_r"][-1], abs=1e-12)
 

@@ -1,8 +1,8 @@
 """Cost model: floating-point operations and operator bytes of a ReduNet layer.
 
-Counts follow the code paths of :mod:`redunet.operators` and
-:mod:`redunet.layer` (balanced classes assumed, ``m_j = m / K``; each operator
-dense or low rank as :func:`redunet.operators.prefers_low_rank` decides):
+Counts follow the code paths of :mod:`redunet._operators` and
+:mod:`redunet._layer` (balanced classes assumed, ``m_j = m / K``; each operator
+dense or low rank as :func:`redunet._operators.prefers_low_rank` decides):
 
 * statistics: ``F n C^2`` multiply-adds for a dense operator (``C x C`` scatter),
   ``F n^2 C`` for a low-rank one (``n x n`` Gram);
@@ -16,7 +16,7 @@ A multiply-add is 2 real flops, or 8 for complex numbers.  Operators are
 stored as ``F x C x C`` (dense) or ``F x C x r`` (low rank) arrays.
 
 :func:`stacked_layer_cost` counts the stacked form of a layer
-(:func:`redunet.layer.stacked_operators`): the scatters of every class in one
+(:func:`redunet._layer.stacked_operators`): the scatters of every class in one
 pass, then per frequency one product of the samples with ``[E, C_j (dense),
 W_j (low rank)]`` stacked, and the bytes such a layer must move at least.
 """
@@ -24,7 +24,7 @@ W_j (low rank)]`` stacked, and the bytes such a layer must move at least.
 import numpy as np
 
 from ._validation import InputError
-from .operators import prefers_low_rank
+from ._operators import prefers_low_rank
 
 __all__ = ["n_frequencies", "layer_cost", "model_cost", "stacked_layer_cost"]
 
@@ -71,7 +71,7 @@ def layer_cost(arch, m, K, C, spatial=(), dtype="float64"):
 
     Examples
     --------
-    >>> from redunet.cost import layer_cost
+    >>> from redunet._cost import layer_cost
     >>> layer_cost("vector", m=1000, K=2, C=2)["operator_bytes"]
     96
     """
@@ -123,7 +123,7 @@ def stacked_layer_cost(arch, m, K, C, spatial=(), dtype="float64", n_samples=Non
 
     Examples
     --------
-    >>> from redunet.cost import stacked_layer_cost
+    >>> from redunet._cost import stacked_layer_cost
     >>> cost = stacked_layer_cost("vector", m=100, K=2, C=4)
     >>> cost["apply_flops"] == 2 * 100 * 4 * 4 * 3     # [E, C_1, C_2] on 100 samples
     True

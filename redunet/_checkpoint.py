@@ -4,12 +4,12 @@ A checkpoint is a folder:
 
 * ``layers.bin`` -- one raw, append-only file of fixed-size records, one per
   layer, holding every stacked part of the layer (``E.matrix``, ``C0.factor``,
-  ``gammas``..., see :mod:`redunet.stack`) at fixed, 16-byte aligned offsets,
+  ``gammas``..., see :mod:`redunet._stack`) at fixed, 16-byte aligned offsets,
   and the objective of the layer's input (rate, compression, delta_r);
   each checkpoint appends the layers built since the previous one with one
   write and never rewrites earlier ones.  One map of the file serves every
   part as a strided ``(L, ...)`` array;
-* ``state0.rdn``, ``state1.rdn`` -- the state (a :mod:`redunet.arrayfile`),
+* ``state0.rdn``, ``state1.rdn`` -- the state (a :mod:`redunet._arrayfile`),
   written alternately, so one always holds the last complete state: a
   sequence number, the committed number of rows of every append-only file
   with a running CRC-32 of those rows, the layer layout, the fingerprint of
@@ -47,8 +47,8 @@ from types import SimpleNamespace
 import numpy as np
 
 from ._validation import InputError
-from .arrayfile import damaged_file, encode_arrays, overwrite, read_arrays, sync_folder
-from .stack import LayerStack, layer_layout
+from ._arrayfile import damaged_file, encode_arrays, overwrite, read_arrays, sync_folder
+from ._stack import LayerStack, layer_layout
 
 __all__ = ["Checkpoint", "committed_layers", "fingerprint"]
 

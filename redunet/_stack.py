@@ -10,7 +10,7 @@ keeps one array per operator part for all layers:
 * ``C<j>.matrix`` or ``C<j>.factor`` and ``C<j>.alpha``, likewise, per class;
 * ``gammas`` of shape ``(L, K)``.
 
-``stack[i]`` is a :class:`~redunet.layer.Layer` whose operators are views into
+``stack[i]`` is a :class:`~redunet._layer.Layer` whose operators are views into
 these arrays, so the rest of the package sees ordinary layers.  Storage grows
 by doubling in memory, and the first layers can be served from other arrays of
 the same layout (memory maps of a model file or a checkpoint), so the number
@@ -19,8 +19,8 @@ of maps does not grow with depth.
 
 import numpy as np
 
-from .layer import Layer
-from .operators import DenseOperator, LowRankOperator
+from ._layer import Layer
+from ._operators import DenseOperator, LowRankOperator
 
 __all__ = ["LayerStack", "layer_layout"]
 
@@ -83,7 +83,7 @@ def _check_layout(layout):
 
 
 class LayerStack:
-    """Sequence of :class:`~redunet.layer.Layer` stored as stacked arrays (see module docstring).
+    """Sequence of :class:`~redunet._layer.Layer` stored as stacked arrays (see module docstring).
 
     Parameters
     ----------

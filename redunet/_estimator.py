@@ -15,18 +15,18 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._config import BACKENDS, CHUNK_BYTES, resolve_backend
 from ._parallel import single_threaded_blas
-from ._validation import (CONSTRAINTS, InputError, FLOAT_DTYPE, check_dtype, check_labels,
+from ._validation import (CONSTRAINTS, InputError, FLOAT_DTYPE, check_labels,
                           check_parameter, choices, instance_of)
-from .checkpoint import Checkpoint, fingerprint
-from .classifier import NearestSubspace, accuracy
-from .construction import Checkpointing, ProgressBar, ToleranceStop, construct
-from .lift import Lift1D, Lift2D
-from .stack import LayerStack
-from .distributed import is_dask_array
-from .input_stage import LAYOUTS as _LAYOUTS, NDIM as _NDIM, InputStage
-from .layer import apply_layer
-from .statistics import Tally
-from .streaming import LocalChunks
+from ._checkpoint import Checkpoint, fingerprint
+from ._classifier import NearestSubspace, accuracy
+from ._construction import Checkpointing, ProgressBar, ToleranceStop, construct
+from ._lift import Lift1D, Lift2D
+from ._stack import LayerStack
+from ._distributed import is_dask_array
+from ._input_stage import LAYOUTS as _LAYOUTS, NDIM as _NDIM, InputStage
+from ._layer import apply_layer
+from ._statistics import Tally
+from ._streaming import LocalChunks
 
 __all__ = ["ReduNet"]
 
@@ -203,7 +203,7 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
     # -- input stage ------------------------------------------------------------------------------
     @property
     def input_stage_(self):
-        """The fitted :class:`~redunet.input_stage.InputStage` (lift, unit sphere, spectrum)."""
+        """The fitted :class:`~redunet._input_stage.InputStage` (lift, unit sphere, spectrum)."""
         self._check_fitted()
         return InputStage(self.arch, self.dtype, self.input_shape_, self.signal_shape_,
                           getattr(self, "lift_", None) if self.lift is not None else None,
@@ -230,12 +230,12 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
         X : array_like or dask array
             Training samples in the arch's layout (see the class docstring).  A
             dask array chunked along samples is fitted on its cluster (see
-            :mod:`redunet.distributed`).
+            :mod:`redunet._distributed`).
         y : array_like of shape (n_samples,)
             Labels of any sortable type.
         checkpoint : str or path, optional
             Folder to which the layers are appended every ``checkpoint_every`` layers
-            (see :mod:`redunet.checkpoint`).  Written layers are then memory-mapped
+            (see :mod:`redunet._checkpoint`).  Written layers are then memory-mapped
             from disk, so memory and open files do not grow with depth.
         checkpoint_every : int, default=50
             Layers between checkpoints (each appends the new layers to the folder).
@@ -244,7 +244,7 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
             and parameters required); the result equals an uninterrupted build.
         chunk_size : int, optional
             Process the training set ``chunk_size`` samples at a time (streaming fit,
-            see :mod:`redunet.streaming`): ``X`` may be a memory-mapped array larger
+            see :mod:`redunet._streaming`): ``X`` may be a memory-mapped array larger
             than memory.  The result equals the in-memory fit up to rounding.
         work_dir : str or path, optional
             With ``chunk_size``: folder of a temporary file holding the training
@@ -322,7 +322,7 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
         step = partial(_step, weights=self.spectrum_.weights, eta=self.eta, lmbda=self.lmbda,
                        backend=backend)
         if dask:
-            from .distributed import DaskChunks, input_features
+            from ._distributed import DaskChunks, input_features
             return DaskChunks(input_features(stage, X), tally, step)
         if chunk_size is not None:
             if not fill:
@@ -351,7 +351,7 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
 
         The input spectra are computed in sample chunks; then every layer runs
         over all samples at once, so that its stacked operators are prepared
-        once (:func:`redunet.layer.apply_layer` blocks the samples itself).
+        once (:func:`redunet._layer.apply_layer` blocks the samples itself).
         """
         self._check_fitted(X)
         stage = self.input_stage_
@@ -372,7 +372,7 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
         A dask array gives a dask array (computed chunk by chunk on the workers).
         """
         if is_dask_array(X):
-            from .distributed import map_samples
+            from ._distributed import map_samples
             return map_samples(self, X, "transform")
         V = self._spectral_features(X)
         Z = self.spectrum_.inverse(V)
@@ -392,7 +392,7 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
         A dask array gives a dask array of labels.
         """
         if is_dask_array(X):
-            from .distributed import map_samples
+            from ._distributed import map_samples
             return map_samples(self, X, "predict")
         V = self._spectral_features(X)
         return self.classes_[self.classifier_.predict_spectral(V)]
@@ -403,13 +403,13 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     # -- model files ------------------------------------------------------------------------------
     def save(self, path):
-        """Write the fitted model to one file (atomic; checksummed; no pickle). See :mod:`redunet.model_io`."""
-        from .model_io import save_model
+        """Write the fitted model to one file (atomic; checksummed; no pickle). See :mod:`redunet._model_io`."""
+        from ._model_io import save_model
         self._check_fitted()
         save_model(self, path)
 
     @classmethod
     def load(cls, path, mmap=False):
         """Read a model written by :meth:`save`; ``mmap=True`` maps the operators from disk."""
-        from .model_io import load_model
+        from ._model_io import load_model
         return load_model(cls, path, mmap=mmap)

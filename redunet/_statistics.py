@@ -3,7 +3,7 @@
 A layer needs its training features only through, per class ``j`` and
 frequency ``f``, the scatter ``S_{j,f} = sum_i v_i(f) v_i(f)^H`` (the whole set's
 is their sum), except where an operator is cheaper in its low-rank form
-(:func:`redunet.operators.prefers_low_rank`): that form is built from the
+(:func:`redunet._operators.prefers_low_rank`): that form is built from the
 group's samples themselves, so for such a group (a class with ``m_j`` small
 against ``C``, or the whole set) the samples are gathered too, in sample order.
 
@@ -17,9 +17,9 @@ import numpy as np
 
 from . import _kernels
 from ._parallel import split_map
-from .layer import is_small_vector
-from .objective import half_mean_logdet
-from .operators import (SCATTER_KERNEL_CHANNELS, class_scatters, factorize, factorize_scatter,
+from ._layer import is_small_vector
+from ._objective import half_mean_logdet
+from ._operators import (SCATTER_KERNEL_CHANNELS, class_scatters, factorize, factorize_scatter,
                         prefers_low_rank, scatter)
 
 __all__ = ["Statistics", "Tally"]

@@ -1,10 +1,10 @@
-"""Model files: one file of stacked arrays (see :mod:`redunet.arrayfile`), versioned, never pickled.
+"""Model files: one file of stacked arrays (see :mod:`redunet._arrayfile`), versioned, never pickled.
 
 Contents of a file (format ``redunet-model``, version ``FORMAT_VERSION``):
 
 * header metadata: format name and version, the estimator's parameters, the
   lift's parameters, shapes, the number of layers and their layout (operator
-  kinds, shape and dtype of every stacked part, see :mod:`redunet.stack`);
+  kinds, shape and dtype of every stacked part, see :mod:`redunet._stack`);
 * ``classes``, ``history.<key>`` -- labels and the objective per layer;
 * ``lift_kernels`` -- the lifting kernels, when there is a lift;
 * ``layers.<part>`` -- every layer's operators stacked along a leading layer
@@ -27,11 +27,11 @@ import zipfile
 import numpy as np
 
 from ._validation import InputError, InputTypeError
-from .arrayfile import damaged_file, read_arrays, write_arrays
-from .classifier import NearestSubspace
-from .lift import Lift1D, Lift2D
-from .spectrum import make_spectrum
-from .stack import LayerStack
+from ._arrayfile import damaged_file, read_arrays, write_arrays
+from ._classifier import NearestSubspace
+from ._lift import Lift1D, Lift2D
+from ._spectrum import make_spectrum
+from ._stack import LayerStack
 
 __all__ = ["save_model", "load_model", "FORMAT_NAME", "FORMAT_VERSION"]
 

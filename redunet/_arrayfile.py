@@ -15,7 +15,7 @@ Why this container rather than ``.npz``, HDF5, safetensors or zarr:
 
 * **Bounded descriptors.** A memory-mapped read is *one* map of the whole
   file; every array is a view of it.  A model of any depth (its layers are
-  stacked, see :mod:`redunet.stack`) holds one descriptor.
+  stacked, see :mod:`redunet._stack`) holds one descriptor.
 * **Every byte checked on every read, mapped or not.** The header carries its
   own CRC-32 and one per array; padding must be zero and the file must end
   with its last array.

@@ -5,7 +5,7 @@ the class's rows span its subspace, and a sample goes to the class with the
 smallest squared residual ``||z||^2 - ||U_j^T z||^2`` (no centering).
 
 Spectral batches ``V`` (F, m, C) with frequency weights ``w_f`` (the Fourier
-batch of a shift-invariant net, see :mod:`redunet.spectrum`): the class subspace
+batch of a shift-invariant net, see :mod:`redunet._spectrum`): the class subspace
 is the principal subspace of the class's whole *circulant family*, all cyclic
 shifts of its training features.  The unitary DFT block-diagonalizes that
 family, so its singular triplets are the union over frequencies of those of the
@@ -63,7 +63,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._validation import CONSTRAINTS, InputError, check_array, check_labels
-from .spectrum import weighted_sq_norms
+from ._spectrum import weighted_sq_norms
 
 __all__ = ["NearestSubspace"]
 

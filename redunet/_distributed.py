@@ -2,12 +2,12 @@
 
 The training features live on the workers as a ``dask.array`` of shape
 ``(m, F, C)`` chunked along samples.  :class:`DaskChunks` implements the
-executor protocol of :mod:`redunet.construction`; per layer:
+executor protocol of :mod:`redunet._construction`; per layer:
 
 1. the client builds the layer's operators from the statistics (the same code
    for every executor);
 2. the layer is put in the graph once (one key) and, in one task per chunk,
-   applied to the chunk and the chunk's :class:`~redunet.statistics.Statistics`
+   applied to the chunk and the chunk's :class:`~redunet._statistics.Statistics`
    of the new features computed where the chunk lives; the statistics are
    summed by a pairwise tree, and only the sum (``(K, F, C, C)`` scatters and the
    few gathered samples of low-rank groups) travels to the client;
@@ -74,7 +74,7 @@ class DaskChunks:
         Makes the statistics of a chunk.
     step : callable
         ``step(layer, V) -> V_new`` on features ``(F, n, C)`` (see
-        :class:`redunet.streaming.LocalChunks`).
+        :class:`redunet._streaming.LocalChunks`).
     """
 
     def __init__(self, V, tally, step):
@@ -144,7 +144,7 @@ class DaskChunks:
 def input_features(stage, X):
     """Dask array ``(m, F, C)`` of the spectral input features of a dask array ``X``.
 
-    ``stage`` is the fitted :class:`redunet.input_stage.InputStage`.
+    ``stage`` is the fitted :class:`redunet._input_stage.InputStage`.
     """
     F, C = stage.shape
     dtype = stage.feature_dtype

@@ -21,7 +21,6 @@ it beside the measured value.
 """
 
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -31,13 +30,13 @@ from pathlib import Path
 import numpy as np
 
 from ._validation import InputError, check_parameter
-from .checkpoint import committed_layers
+from ._checkpoint import committed_layers
 from .datasets import (MNIST_ENV_VAR, balanced_subset, cyclic_shift, load_mice_protein,
                        load_mnist, polar_sample, sinusoid_classes, translate2d)
-from .estimator import ReduNet
-from .experiments import (_evaluate, _jsonable, _protocol_results, _spread, evaluation_protocol,
+from ._estimator import ReduNet
+from ._evaluation import (_evaluate, _jsonable, _protocol_results, _spread, evaluation_protocol,
                           peak_rss_mb)
-from .lift import Lift1D, Lift2D
+from ._lift import Lift1D, Lift2D
 from .plot import _pyplot, plot_history, plot_invariance, plot_similarity
 
 __all__ = ["iris_experiment", "mice_experiment", "sinusoid_experiment",

@@ -26,7 +26,7 @@ import numpy as np
 from . import _kernels
 from ._config import SMALL_RANK, resolve_backend
 from ._parallel import split_map
-from .spectrum import sq_magnitude
+from ._spectrum import sq_magnitude
 
 __all__ = ["DenseOperator", "LowRankOperator", "factorize", "build_operator",
            "FactorizationError", "class_scatters"]

@@ -77,13 +77,13 @@ def _mnist_kwargs(args):
 
 
 def _run_iris(args):
-    from .appendix import iris_experiment
+    from ._appendix import iris_experiment
     return iris_experiment(test_size=args.test_size, random_state=args.random_state,
                            **_run_kwargs(args))
 
 
 def _run_mice(args):
-    from .appendix import mice_experiment
+    from ._appendix import mice_experiment
     if args.data_file is None:
         raise InputError("The mice run needs the UCI Mice Protein Expression table, which no "
                          f"package ships: download Data_Cortex_Nuclear.xls from {MICE_URL}, "
@@ -93,7 +93,7 @@ def _run_mice(args):
 
 
 def _run_sinusoids(args):
-    from .appendix import sinusoid_experiment
+    from ._appendix import sinusoid_experiment
     return sinusoid_experiment(n_per_class=args.n_per_class, length=args.time,
                                noise=args.noise, out_channels=args.channels,
                                kernel_size=args.kernel_size, seed=args.seed,
@@ -103,13 +103,13 @@ def _run_sinusoids(args):
 
 
 def _run_rotation(args):
-    from .appendix import rotation_mnist_2class_experiment
+    from ._appendix import rotation_mnist_2class_experiment
     return rotation_mnist_2class_experiment(n_radii=args.radii, n_angles=args.angles,
                                             **_mnist_kwargs(args), **_run_kwargs(args))
 
 
 def _run_translation(args):
-    from .appendix import translation_mnist_2class_experiment
+    from ._appendix import translation_mnist_2class_experiment
     return translation_mnist_2class_experiment(**_mnist_kwargs(args), **_run_kwargs(args))
 
 
@@ -170,7 +170,7 @@ def add_appendix_parsers(subparsers):
 
 
 def _paper(args):
-    from .paper import run_paper
+    from ._paper import run_paper
     report = run_paper(args.out_dir, quick=args.quick, mnist_dir=args.mnist_dir,
                        mice_file=args.mice_file, only=args.only, verbose=not args.quiet,
                        checkpoint=not args.no_checkpoint)

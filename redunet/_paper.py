@@ -2,7 +2,7 @@
 
 :func:`run_paper` runs the main text's experiments (Gaussian mixtures in 2D and
 3D, rotation- and translation-invariant MNIST, :mod:`redunet.experiments`) and
-the appendix's (:mod:`redunet.appendix`; the mice run only with its data file),
+the appendix's (:mod:`redunet._appendix`; the mice run only with its data file),
 each into its own folder of ``out_dir``, then writes ``report.md`` (tables and
 the figures as relative image links) and ``report.json``.
 
@@ -15,8 +15,8 @@ import json
 import time
 from pathlib import Path
 
-from . import appendix, experiments
-from .appendix import OFFICIAL_RUNS, _write_json_atomic, rate_reduction_optimum
+from . import _appendix as appendix
+from ._appendix import OFFICIAL_RUNS, _write_json_atomic, rate_reduction_optimum
 from .datasets import MICE_URL
 
 __all__ = ["paper_plan", "run_paper"]
@@ -58,6 +58,7 @@ def paper_plan(quick=False, mnist_dir=None, mice_file=None):
     mice_file : str or path-like, optional
         The Mice Protein table (CSV); without it the mice run is left out.
     """
+    from . import experiments            # which re-exports run_paper: imported at call time
     mnist = {} if mnist_dir is None else {"mnist_path": str(mnist_dir)}
     plan = [
         ("gaussian-2d", "main", experiments.gaussian_experiment, {"dim": 2}),
@@ -215,7 +216,7 @@ def _notes(mice_file, entries):
         "report, so the official column says 'not reported'.",
         "delta_R optimum (vector runs): the largest rate reduction of unit-norm features "
         "whose classes occupy orthogonal subspaces, for the training class sizes "
-        "(redunet.appendix.rate_reduction_optimum); the invariant runs have no such closed "
+        "(redunet._appendix.rate_reduction_optimum); the invariant runs have no such closed "
         "form here.",
         "peak RSS is the peak of the whole process so far (all experiments run in one "
         "process).",

@@ -9,7 +9,7 @@ Dask executors, transform); they never call the estimator's own methods.
 import numpy as np
 
 from ._validation import InputError, check_array, check_dtype
-from .spectrum import make_spectrum
+from ._spectrum import make_spectrum
 
 __all__ = ["InputStage", "LAYOUTS", "NDIM"]
 

@@ -18,7 +18,7 @@ of the smaller of the ``d x d`` and ``n x n`` Gram matrices.
 import numpy as np
 
 from ._validation import InputError, check_array, check_parameter
-from .operators import factorize
+from ._operators import factorize
 
 __all__ = ["coding_rate", "compression_rate", "rate_reduction", "spectral_rates"]
 

@@ -29,11 +29,11 @@ import numpy as np
 from . import _kernels
 from ._config import SMALL_FEATURES, SMALL_RANK, resolve_backend
 from ._parallel import split_map
-from .objective import half_mean_logdet
-from .operators import (SCATTER_KERNEL_CHANNELS, FactorizationError,
+from ._objective import half_mean_logdet
+from ._operators import (SCATTER_KERNEL_CHANNELS, FactorizationError,
                         build_operator, build_operator_from_scatter, class_scatters, flush_tiny,
                         prefers_low_rank)
-from .spectrum import normalize, sq_magnitude, weighted_sq_norms
+from ._spectrum import normalize, sq_magnitude, weighted_sq_norms
 
 __all__ = ["Layer", "build_layer", "apply_layer", "group_rows", "assemble_layer",
            "is_small_vector"]

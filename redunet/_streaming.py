@@ -1,12 +1,12 @@
 """The local executor of the construction loop: training features in chunks of samples.
 
 A layer needs its training features only through their statistics
-(:mod:`redunet.statistics`), and then updates every sample independently, so
+(:mod:`redunet._statistics`), and then updates every sample independently, so
 the features can be held in chunks of consecutive samples: in memory (one chunk
 per array; an ordinary in-memory fit is the case of a single chunk) or in a
 temporary ``(m, F, C)`` file on disk (peak memory: one chunk plus the
 operators).  :class:`LocalChunks` implements the executor protocol of
-:mod:`redunet.construction`; every layer reads each chunk once, applies the
+:mod:`redunet._construction`; every layer reads each chunk once, applies the
 layer, writes it back and adds its statistics.
 """
 
@@ -16,7 +16,7 @@ import tempfile
 import numpy as np
 
 from ._validation import InputError
-from .statistics import Statistics
+from ._statistics import Statistics
 
 __all__ = ["LocalChunks", "Statistics"]
 
@@ -30,7 +30,7 @@ class LocalChunks:
         Makes the statistics of a chunk (labels, gathered groups).
     step : callable
         ``step(layer, V) -> V_new`` on features ``(F, n, C)``: the layer update
-        (:func:`redunet.layer.apply_layer` with the fit's parameters).
+        (:func:`redunet._layer.apply_layer` with the fit's parameters).
     shape : tuple (m, F, C)
     dtype : numpy dtype
     chunk_size : int or None
@@ -64,7 +64,7 @@ class LocalChunks:
     def from_input(cls, stage, X, tally, step, chunk_size=None, work_dir=None):
         """Executor holding the spectral input features of raw samples ``X`` (chunk by chunk).
 
-        ``stage`` is the fit's :class:`redunet.input_stage.InputStage`; ``X`` may be
+        ``stage`` is the fit's :class:`redunet._input_stage.InputStage`; ``X`` may be
         any array indexable by sample slices (e.g. a ``numpy.memmap``).
         """
         shape = (X.shape[0],) + stage.shape
@@ -94,7 +94,7 @@ class LocalChunks:
             return self._parts[self._index[samples.start]]
         return np.ascontiguousarray(self.store[samples].transpose(1, 0, 2))
 
-    # -- executor protocol (see redunet.construction) ----------------------------------------------
+    # -- executor protocol (see redunet._construction) ----------------------------------------------
     def statistics(self):
         """Statistics of the current features (one read of every chunk)."""
         total = None

@@ -4,7 +4,7 @@ SPEC section 7.  An *executor* holds the current training features, in chunks
 of consecutive samples (in memory is the case of one chunk), and offers:
 
 ``statistics() -> Statistics``
-    statistics of the current features (:mod:`redunet.statistics`): counts
+    statistics of the current features (:mod:`redunet._statistics`): counts
     and per-class, per-frequency scatters, and the samples of every group whose
     operator is cheaper in the low-rank form, in sample order;
 ``update(layer) -> Statistics``
@@ -36,8 +36,8 @@ import time
 import numpy as np
 
 from . import _kernels
-from .layer import Layer, assemble_layer, is_small_vector
-from .operators import DenseOperator, build_operator, build_operator_from_scatter
+from ._layer import Layer, assemble_layer, is_small_vector
+from ._operators import DenseOperator, build_operator, build_operator_from_scatter
 
 __all__ = ["construct", "layer_from_statistics", "Hook", "ToleranceStop", "ProgressBar",
            "Checkpointing"]
@@ -92,7 +92,7 @@ class ProgressBar(Hook):
 class Checkpointing(Hook):
     """Write layers, history and features to a checkpoint store when due, and at the end.
 
-    ``store`` follows the checkpoint API of :class:`redunet.checkpoint.Checkpoint`:
+    ``store`` follows the checkpoint API of :class:`redunet._checkpoint.Checkpoint`:
     ``due(n_layers_done)`` and ``write(layers, history, features, lift_kernels)``.
     """
 
@@ -115,9 +115,9 @@ class Checkpointing(Hook):
 def layer_from_statistics(stats, weights, eps, backend, describe=None):
     """Operators of a layer and ``(R, Rc)`` of its input, from the input's statistics.
 
-    Every operator is built as :func:`redunet.layer.build_layer` builds it from
+    Every operator is built as :func:`redunet._layer.build_layer` builds it from
     the features themselves: low rank from the gathered samples of a group
-    (:func:`redunet.operators.build_operator`), dense from its scatter
+    (:func:`redunet._operators.build_operator`), dense from its scatter
     otherwise; small dense vector layers by one compiled kernel.
 
     Parameters
