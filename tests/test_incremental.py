@@ -155,7 +155,7 @@ def _held_out_scores(X, y, net, depths):
             pred = NearestSubspace(net.n_components).fit(Z[train], y[train]).predict(Z[held])
             scores.append(np.mean(pred == y[held]))
         else:
-            fresh = ReduNet(n_layers=depth, eps=net.eps).fit(X[train], y[train])
+            fresh = ReduNet(n_layers=depth, eps=net.eps, eta=net.eta).fit(X[train], y[train])
             scores.append(fresh.score(X[held], y[held]))
     return np.array(scores), train
 
@@ -193,10 +193,30 @@ def test_early_stopping_scores_every_depth_when_it_never_stops(rng):
     X, y = _subspace_data(rng, m_per_class=20)
     net = ReduNet(n_layers=3, early_stopping=True, validation_fraction=0.25, random_state=3,
                   n_iter_no_change=10).fit(X, y)
-    expected, _ = _held_out_scores(X, y, net, range(4))
+    expected, train = _held_out_scores(X, y, net, range(4))
     best = int(np.argmax(expected))
     assert net.n_layers_ == best
     np.testing.assert_allclose(net.history_["validation_score"], expected[:best + 1])
+    assert all(len(values) == best + 1 for values in net.history_.values())
+
+
+def test_early_stopping_truncates_to_the_best_depth_and_refits_there():
+    # The held-out score of this split rises for one layer, then falls: layers 2..4 are built,
+    # scored and dropped again.
+    X, y = _subspace_data(np.random.default_rng(0), m_per_class=20, d=8)
+    net = ReduNet(n_layers=30, early_stopping=True, validation_fraction=0.3, random_state=0,
+                  n_iter_no_change=3).fit(X, y)
+    expected, train = _held_out_scores(X, y, net, range(5))
+    assert np.argmax(expected) == 1 and expected[1] > expected[0] > expected[4]
+    assert net.n_layers_ == 1
+    np.testing.assert_allclose(net.history_["validation_score"], expected[:2])
+    fresh = ReduNet(n_layers=1).fit(X[train], y[train])
+    for key in ("rate", "compression", "delta_r"):
+        np.testing.assert_allclose(net.history_[key], fresh.history_[key], rtol=1e-12)
+    np.testing.assert_allclose(net.final_statistics_.scatters, fresh.final_statistics_.scatters,
+                               atol=1e-12)
+    np.testing.assert_allclose(net.transform(X), fresh.transform(X), atol=1e-12)
+    assert np.array_equal(net.predict(X), fresh.predict(X))
 
 
 def test_early_stopping_refuses_chunked_fits(rng):
