@@ -117,6 +117,9 @@ def test_warm_start_refuses_other_data_or_parameters(rng):
         net.set_params(eps=0.2).fit(X, y)
     with pytest.raises(ValueError, match="cannot be combined with 'checkpoint'"):
         net.set_params(eps=0.1).fit(X, y, checkpoint="unused")
+    da = pytest.importorskip("dask.array")
+    with pytest.raises(ValueError, match="cannot be combined with 'checkpoint' or a dask array"):
+        net.fit(da.from_array(X, chunks=(12, -1)), y)
     with pytest.raises(ValueError, match="cannot be combined with early_stopping"):
         net.set_params(early_stopping=True).fit(X, y)
     net.set_params(early_stopping=False, n_components=1).fit(X, y)   # free parameter
