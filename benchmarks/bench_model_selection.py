@@ -36,6 +36,7 @@ from _common import cli_main, machine_info, markdown_table, write_results  # noq
 from redunet import Lift1D, NearestSubspace, ReduNet  # noqa: E402
 from redunet.datasets import (balanced_subset, gaussian_mixture_3d, load_mnist,  # noqa: E402
                               polar_sample)
+from redunet._parallel import single_threaded_blas  # noqa: E402
 from redunet.layer import apply_layer  # noqa: E402
 from redunet.objective import spectral_rates  # noqa: E402
 from redunet.operators import scatter  # noqa: E402
@@ -59,17 +60,20 @@ def depth_curve(eps, n_layers, data):
     seconds = time.perf_counter() - start
     weights = net.spectrum_.weights
     y_index = np.searchsorted(net.classes_, y)
-    V = (X / np.linalg.norm(X, axis=1, keepdims=True))[None]
-    V_test = (X_test / np.linalg.norm(X_test, axis=1, keepdims=True))[None]
+    stage = net.input_stage_               # the fit's own input arithmetic, bit for bit
+    V, V_test = stage.features(X), stage.features(X_test)
     test_acc, train_acc = [], []
-    for depth in range(net.n_layers_ + 1):
-        classifier = NearestSubspace(N_COMPONENTS).fit_spectral(V, weights, y_index, net.classes_)
-        test_acc.append(float(np.mean(net.classes_[classifier.predict_spectral(V_test)] == y_test)))
-        train_acc.append(float(np.mean(classifier.predict_spectral(V) == y_index)))
-        if depth < net.n_layers_:
-            layer = net.layers_[depth]
-            V = apply_layer(layer, V, weights, net.eta, net.lmbda)
-            V_test = apply_layer(layer, V_test, weights, net.eta, net.lmbda)
+    with single_threaded_blas():           # as in fit and transform, so the replay is exact
+        for depth in range(net.n_layers_ + 1):
+            classifier = NearestSubspace(N_COMPONENTS).fit_spectral(V, weights, y_index,
+                                                                    net.classes_)
+            test_acc.append(float(np.mean(net.classes_[classifier.predict_spectral(V_test)]
+                                          == y_test)))
+            train_acc.append(float(np.mean(classifier.predict_spectral(V) == y_index)))
+            if depth < net.n_layers_:
+                layer = net.layers_[depth]
+                V = apply_layer(layer, V, weights, net.eta, net.lmbda)
+                V_test = apply_layer(layer, V_test, weights, net.eta, net.lmbda)
     assert abs(test_acc[-1] - net.score(X_test, y_test)) < 1e-12
     return {"eps": eps, "fit_s": seconds, "test_accuracy": test_acc, "train_accuracy": train_acc,
             "delta_r": net.history_["delta_r"].tolist()}
