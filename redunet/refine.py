@@ -30,8 +30,9 @@ the class proportions ``gamma_j`` are kept.
 Recovery error: the recovered scatter carries a relative error of about
 ``cond(I + alpha S)`` times the relative error of the stored operator (measured
 in ``benchmarks/bench_model_selection.py``: 6e-16 on the 3-D Gaussian mixture,
-1e-14 on rotation MNIST, 1e-12 on vector MNIST with d = 784 and eps = 0.1, float64).  Single-precision operators carry ~6e-8,
-so there the recovery is only as good as ``6e-8 * cond(I + alpha S)``.
+1e-14 on rotation MNIST, 1e-12 on vector MNIST with d = 784 and eps = 0.1, float64).
+Single-precision operators carry ~6e-8, so there the recovery is only as good as
+``6e-8 * cond(I + alpha S)``.
 """
 
 import numpy as np
