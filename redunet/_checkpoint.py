@@ -53,7 +53,8 @@ from ._stack import LayerStack, layer_layout
 __all__ = ["Checkpoint", "committed_layers", "fingerprint"]
 
 # Parameters that do not change the layers built so far (a resumed build may change them).
-_FREE_PARAMS = ("n_layers", "verbose", "tol", "patience", "n_components", "backend")
+_FREE_PARAMS = ("n_layers", "verbose", "tol", "patience", "n_components", "backend", "warm_start",
+                "n_iter_no_change")
 _FORMAT = "redunet-checkpoint"
 _VERSION = 2
 _HISTORY_KEYS = ("rate", "compression", "delta_r")

@@ -26,9 +26,9 @@ The loop (:func:`construct`): statistics -> operators of the layer (dense from
 the scatters by Cholesky, or low rank from the gathered samples,
 :func:`layer_from_statistics`) -> ``update`` -> objective recorded; then one
 finishing step: the objective of the final features (if not yet recorded) and
-the nearest-subspace classifier.  Progress, the ``tol`` stop and checkpoints
-are :class:`Hook` objects, so every executor has them.  This is the only
-place where layers are appended.
+the nearest-subspace classifier.  Progress, the ``tol`` stop, checkpoints and
+early stopping on held-out data are :class:`Hook` objects, so every executor
+has them.  This is the only place where layers are appended.
 """
 
 import time
@@ -57,7 +57,13 @@ class Hook:
         """After a layer is appended and applied to the training features."""
 
     def finished(self, layers, history, executor):
-        """After the last layer, before the objective of the final features."""
+        """After the last layer, before the objective of the final features.
+
+        A hook may drop the last layers here (with their history entries) and
+        load the features of the depth it keeps into ``executor``; it then
+        returns True, and the statistics are read again from the executor.
+        """
+        return False
 
 
 class ToleranceStop(Hook):
@@ -208,6 +214,8 @@ def construct(executor, layers, history, n_layers, weights, eps, backend, classi
     -------
     classifier : NearestSubspace
         Fitted.
+    stats : Statistics
+        Statistics of the final training features.
     """
     stats = executor.statistics()
     clock = time.perf_counter()
@@ -227,11 +235,11 @@ def construct(executor, layers, history, n_layers, weights, eps, backend, classi
             now = time.perf_counter()
             seconds.append(now - clock)
             clock = now
-    for hook in hooks:
-        hook.finished(layers, history, executor)
+    if any([hook.finished(layers, history, executor) for hook in hooks]):
+        stats = executor.statistics()            # a hook loaded the features of another depth
     if len(history["rate"]) == len(layers):
         record(history, *stats.rates(weights, eps))
     V = executor.whole()
     if V is not None:
-        return classifier.fit_spectral(V, weights, y_index, classes)
-    return classifier.fit_scatter(stats.scatters, stats.counts, weights, classes)
+        return classifier.fit_spectral(V, weights, y_index, classes), stats
+    return classifier.fit_scatter(stats.scatters, stats.counts, weights, classes), stats

@@ -20,13 +20,16 @@ from ._validation import (CONSTRAINTS, InputError, FLOAT_DTYPE, check_labels,
 from ._checkpoint import Checkpoint, fingerprint
 from ._classifier import NearestSubspace, accuracy
 from ._construction import Checkpointing, ProgressBar, ToleranceStop, construct
+from ._early_stopping import EarlyStopping, hold_out
 from ._lift import Lift1D, Lift2D
 from ._stack import LayerStack
 from ._distributed import is_dask_array
 from ._input_stage import LAYOUTS as _LAYOUTS, NDIM as _NDIM, InputStage
 from ._layer import apply_layer
-from ._statistics import Tally
+from ._refine import batch_labels, first_batch_labels, refine
+from ._statistics import Statistics, Tally
 from ._streaming import LocalChunks
+from ._warm_start import check_combination, check_same_key, continue_from, warm_key
 
 __all__ = ["ReduNet"]
 
@@ -87,6 +90,29 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
         Compiled kernels or their NumPy twins; ``None`` reads ``REDUNET_BACKEND``.
     verbose : bool, default=False
         Show a progress bar over layers with the current ``delta_R``.
+    warm_start : bool, default=False
+        If True and the net is fitted, :meth:`fit` keeps its first ``n_layers``
+        layers and builds the next ones from the same training data: the result
+        equals a fresh fit with ``n_layers`` layers bit for bit (same fit
+        arguments).  Refused (ValueError) if the training data or a parameter
+        that shapes the layers changed (all but ``n_layers``, ``tol``,
+        ``patience``, ``n_components``, ``verbose``, ``backend``,
+        ``n_iter_no_change``), with ``early_stopping``, ``checkpoint`` or a
+        dask array.  See :mod:`redunet._warm_start`.
+    early_stopping : bool, default=False
+        Hold out a stratified ``validation_fraction`` of the training set, record
+        its nearest-subspace accuracy after every layer (classifier fitted on the
+        current training features) in ``history_["validation_score"]``, stop once
+        it did not improve for ``n_iter_no_change`` layers, and keep the depth
+        with the best score.  The net is built from the remaining samples only.
+        In-memory fits only.  See :mod:`redunet._early_stopping`.
+    validation_fraction : float, default=0.1
+        Fraction of the training set held out with ``early_stopping``, in (0, 1).
+    n_iter_no_change : int, default=5
+        Layers without improvement of the held-out accuracy before stopping.
+    random_state : int or None, default=None
+        Seed of the held-out split of ``early_stopping`` (None: a different split
+        on every fit).
 
     Attributes
     ----------
@@ -99,11 +125,15 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
     history_ : dict of ndarray of shape (n_layers_ + 1,)
         ``"rate"``, ``"compression"``, ``"delta_r"`` of the training features
         with the true labels: entry 0 is the input of the first layer, entry
-        ``l`` the output of layer ``l``.
+        ``l`` the output of layer ``l``.  With ``early_stopping`` also
+        ``"validation_score"``: the held-out accuracy at the same depths.
     layer_seconds_ : ndarray of shape (n,)
         Wall-clock seconds of every layer built by the last call of ``fit``
         (statistics, operators, update, checkpoint writes); layers restored from
         a checkpoint are not counted, and a loaded model has none (``n = 0``).
+    final_statistics_ : Statistics
+        Per-class counts and scatters of the final training features (what
+        :meth:`partial_fit` adds a batch to before refitting the classifier).
     classifier_ : NearestSubspace
         Fitted on the final training features.
     signal_shape_ : tuple
@@ -140,11 +170,17 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
         "dtype": [FLOAT_DTYPE],
         "backend": [choices(*BACKENDS), None],
         "verbose": CONSTRAINTS["bool"],
+        "warm_start": CONSTRAINTS["bool"],
+        "early_stopping": CONSTRAINTS["bool"],
+        "validation_fraction": CONSTRAINTS["open_unit_float"],
+        "n_iter_no_change": CONSTRAINTS["positive_int"],
+        "random_state": CONSTRAINTS["optional_seed"],
     }
 
     def __init__(self, arch="vector", n_layers=40, eta=0.5, eps=0.1, lmbda=500.0, lift=None,
                  tol=None, patience=5, n_components=None, dtype="float64", backend=None,
-                 verbose=False):
+                 verbose=False, warm_start=False, early_stopping=False, validation_fraction=0.1,
+                 n_iter_no_change=5, random_state=None):
         self.arch = arch
         self.n_layers = n_layers
         self.eta = eta
@@ -157,6 +193,11 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.dtype = dtype
         self.backend = backend
         self.verbose = verbose
+        self.warm_start = warm_start
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.random_state = random_state
 
     # -- parameters -------------------------------------------------------------------------------
     def _check_params(self):
@@ -251,13 +292,15 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
             features between layers (default: in memory).
         """
         self._check_params()
-        self._record_features(X)
+        dask = is_dask_array(X)
+        warm = check_combination(self, checkpoint, chunk_size, dask)     # redunet._warm_start
+        if not warm:
+            self._record_features(X)
         check_parameter("ReduNet.fit", "checkpoint_every", checkpoint_every, "positive_int")
         check_parameter("ReduNet.fit", "resume", resume, "bool")
         check_parameter("ReduNet.fit", "chunk_size", chunk_size, "optional_positive_int")
         if resume and checkpoint is None:
             raise InputError("The 'resume' argument of ReduNet.fit needs a 'checkpoint' folder.")
-        dask = is_dask_array(X)
         if dask:
             if chunk_size is not None:
                 raise InputError("The 'chunk_size' argument of ReduNet.fit does not apply to a "
@@ -271,10 +314,25 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
                                  f"for a chunked fit. Got shape {getattr(X, 'shape', None)}.")
             first = X[:X.chunks[0][0] if dask else chunk_size]
             classes, y_index = check_labels(y, X.shape[0])
-            stage, _, Z = self._begin(first.compute() if dask else first)
+            if warm:
+                stage, Z = self.input_stage_, None
+            else:
+                stage, _, Z = self._begin(first.compute() if dask else first)
         else:
-            stage, X, Z = self._begin(X)                     # X validated from here on
+            if warm:
+                stage = self.input_stage_
+                X = stage.validated(X)
+                Z = stage.lifted(X)
+            else:
+                stage, X, Z = self._begin(X)                 # X validated from here on
             classes, y_index = check_labels(y, X.shape[0])
+        same = None if dask else warm_key(X, y_index, classes, self.get_params(deep=True))
+        if warm:
+            check_same_key(getattr(self, "_warm_key", None), same)
+        held = None
+        if self.early_stopping:                                 # redunet._early_stopping
+            X, Z, y_index, held = hold_out(stage, X, Z, y_index, self.validation_fraction,
+                                           self.random_state)
         self.classes_ = classes
         layers, history = LayerStack(), {"rate": [], "compression": [], "delta_r": []}
         store = restored = None
@@ -292,25 +350,34 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
         try:
             if restored is not None:
                 executor.load(restored.features)
-            self.layers_ = layers
-            hooks = [ToleranceStop(self.tol, self.patience)]
-            if store is not None:
-                hooks.append(Checkpointing(store, None if stage.lift is None
-                                           else stage.lift.kernels_))
-            if self.verbose:
-                hooks.append(ProgressBar(self.n_layers, len(layers)))
             seconds = []
             with single_threaded_blas():
-                self.classifier_ = construct(
+                if warm:
+                    layers = self.layers_
+                    history = continue_from(layers, self.history_, self.n_layers, executor)
+                self.layers_ = layers
+                hooks = [ToleranceStop(self.tol, self.patience)]
+                if store is not None:
+                    hooks.append(Checkpointing(store, None if stage.lift is None
+                                               else stage.lift.kernels_))
+                if held is not None:
+                    hooks.append(EarlyStopping(executor, y_index, held, self._layer_step(),
+                                               self.spectrum_.weights, classes,
+                                               self.n_components, self.n_iter_no_change))
+                if self.verbose:
+                    hooks.append(ProgressBar(self.n_layers, len(layers)))
+                self.classifier_, stats = construct(
                     executor, self.layers_, history, self.n_layers, self.spectrum_.weights,
                     self.eps, resolve_backend(self.backend), NearestSubspace(self.n_components),
                     y_index, classes, describe=self._describe, hooks=hooks,
                     seconds=seconds)
         finally:
             executor.close()
-        self.history_ = {key: np.array(values) for key, values in history.items()}
+        self.history_ = {name: np.array(values) for name, values in history.items()}
         self.n_layers_ = len(self.layers_)
         self.layer_seconds_ = np.array(seconds)
+        self.final_statistics_ = Statistics(stats.scatters, stats.counts)   # for partial_fit
+        self._warm_key = same                                   # for a later warm start
         return self
 
     def _executor(self, stage, X, Z, y_index, chunk_size, work_dir, dask, fill):
@@ -319,8 +386,7 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
         F, C = stage.shape
         tally = Tally(y_index, self.classes_.shape[0], F, C, stage.feature_dtype.kind == "c",
                       backend)
-        step = partial(_step, weights=self.spectrum_.weights, eta=self.eta, lmbda=self.lmbda,
-                       backend=backend)
+        step = self._layer_step()
         if dask:
             from ._distributed import DaskChunks, input_features
             return DaskChunks(input_features(stage, X), tally, step)
@@ -333,6 +399,76 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
         if fill:
             executor.write(executor.slices()[0], stage.to_spectrum(Z))
         return executor
+
+    def _layer_step(self):
+        """``step(layer, V) -> V_new``: the layer update with this fit's parameters."""
+        return partial(_step, weights=self.spectrum_.weights, eta=self.eta, lmbda=self.lmbda,
+                       backend=resolve_backend(self.backend))
+
+    # -- incremental refinement (redunet._refine) ---------------------------------------------------
+    def partial_fit(self, X, y, classes=None, tau=None):
+        """Refine every layer's operators with a new labelled batch; returns ``self``.
+
+        The batch goes through the layers in order; each layer is refined from
+        the batch's features at its input, then applied to them.  The number of
+        layers does not change.  See :mod:`redunet._refine` for the formulas.
+
+        Parameters
+        ----------
+        X : array_like
+            New samples in the arch's layout, of the shape seen in ``fit``.
+        y : array_like of shape (n_samples,)
+            Their labels, among ``classes_`` (one class is enough).
+        classes : array_like or None, default=None
+            All labels, scikit-learn's convention: on an unfitted net
+            ``partial_fit`` is ``fit(X, y)`` and ``classes``, if given, must be
+            exactly the labels present in ``y`` (a class needs samples to get its
+            compression operator); afterwards it must equal ``classes_``.
+        tau : float in (0, 1] or None, default=None
+            ``None``: add the batch's counts and per-class scatters to each layer's
+            statistics (recovered from its operators) and rebuild the operators;
+            for the first layer this equals the fit on the union of all data seen,
+            to rounding; deeper layers approximate it, since the earlier data's
+            statistics stay those of its features under the earlier layers as they
+            were.  A float: blend the operators towards those of the batch alone,
+            ``E <- E + tau (E_new - E)`` and the same for every ``C_j`` of a class
+            in the batch (the PyTorch reference's ``update``); class proportions
+            are kept.  Do not mix the two rules on one net: after a blend the
+            operators no longer come from counts and scatters.
+
+        Notes
+        -----
+        The classifier is refitted from ``final_statistics_`` plus the batch's
+        final features.  With ``tau=None`` ``history_`` then holds the objective
+        of the accumulated statistics (``"validation_score"`` is dropped); with a
+        float ``tau`` it is left as it was.  A net read by :meth:`load` cannot be
+        refined (the file does not hold ``final_statistics_``), and a refined net
+        cannot be warm-started.
+        """
+        if not self.__sklearn_is_fitted__():
+            return self.fit(X, first_batch_labels(y, classes))
+        self._check_params()
+        check_parameter("ReduNet.partial_fit", "tau", tau, "optional_unit_float")
+        if not hasattr(self, "final_statistics_"):
+            raise ValueError("This ReduNet has no 'final_statistics_' (e.g. it was read from a "
+                             "model file); partial_fit needs a net built by fit.")
+        self._check_fitted(X)
+        stage = self.input_stage_
+        X = stage.validated(X)
+        y_index = batch_labels(y, X.shape[0], self.classes_, classes)
+        weights = self.spectrum_.weights
+        with single_threaded_blas():
+            layers, history, stats = refine(
+                self.layers_, self.final_statistics_, stage.to_spectrum(stage.lifted(X)),
+                y_index, tau, weights, self.eps, self.eta, self.lmbda,
+                resolve_backend(self.backend), self._describe)
+            self.classifier_ = NearestSubspace(self.n_components).fit_scatter(
+                stats.scatters, stats.counts, weights, self.classes_)
+        self.layers_, self.final_statistics_ = layers, stats
+        self._warm_key = None              # the layers no longer come from one training set
+        if history is not None:
+            self.history_ = {name: np.array(values) for name, values in history.items()}
+        return self
 
     def _describe(self, layer_index, class_index, frequency):
         who = ("the expansion operator" if class_index is None

@@ -189,6 +189,9 @@ CONSTRAINTS = {
     "optional_nonnegative_int": [None, _Interval(Integral, 0, None, closed="left")],
     "optional_nonnegative_float": [None, _Interval(Real, 0, None, closed="left")],
     "bool": [_Bool()],
+    "open_unit_float": [_Interval(Real, 0, 1, closed="neither")],
+    "optional_unit_float": [None, _Interval(Real, 0, 1, closed="right")],
+    "optional_seed": [None, _Interval(Integral, 0, 2**32 - 1, closed="both")],
 }
 
 

@@ -353,3 +353,37 @@ def circulant_family_residuals(X_train, y_train, X_test, k, tie_rtol=1e-8):
         U = U[:, (s >= threshold) & (np.arange(s.size) < rank)]
         residuals[:, j] = np.sum(flat ** 2, axis=1) - np.sum((flat @ U) ** 2, axis=1)
     return residuals
+
+
+# -- refining a fitted vector ReduNet with a new batch (partial_fit) ------------------------------
+def vector_refine(X1, y1, X2, y2, n_layers, tau=None, eta=0.5, eps=0.1, lmbda=500.0):
+    """Layers of ``vector_redunet(X1, y1)`` refined by the batch ``(X2, y2)``, layer after layer.
+
+    ``tau=None``: operators of the union of the old features (under the old layers) and the
+    batch's features (under the refined layers).  A float: ``P + tau (P_new - P)`` with
+    ``P_new`` from the batch alone, for ``E`` and every class present in the batch.
+    """
+    y1_index, K = encode(y1)
+    classes = sorted(set(np.asarray(y1).tolist()))
+    y2_index = np.array([classes.index(v) for v in np.asarray(y2).tolist()])
+    _, layers, _ = vector_redunet(X1, y1, n_layers, eta, eps, lmbda)
+    Z1 = X1 / np.linalg.norm(X1, axis=1, keepdims=True)
+    Z2 = X2 / np.linalg.norm(X2, axis=1, keepdims=True)
+    d = X1.shape[1]
+    refined = []
+    for E, Cs, gammas in layers:
+        if tau is None:
+            E2, Cs2, g2 = vector_operators(np.vstack([Z1, Z2]), np.concatenate([y1_index, y2_index]),
+                                           K, eps)
+        else:
+            def fresh(Z):
+                alpha = d / (Z.shape[0] * eps)
+                return alpha * np.linalg.inv(np.eye(d) + alpha * Z.T @ Z)
+            E2 = E + tau * (fresh(Z2) - E)
+            Cs2 = [C + tau * (fresh(Z2[y2_index == j]) - C) if np.any(y2_index == j) else C
+                   for j, C in enumerate(Cs)]
+            g2 = gammas
+        refined.append((E2, Cs2, g2))
+        Z1 = vector_update(Z1, E, Cs, gammas, eta, lmbda)
+        Z2 = vector_update(Z2, E2, Cs2, g2, eta, lmbda)
+    return refined

@@ -7,9 +7,8 @@ import pytest
 import naive
 from conftest import labels_for
 from redunet import _kernels
-from redunet._layer import Layer, apply_layer, build_layer, group_rows, stacked_operators
-from redunet._operators import (DenseOperator, LowRankOperator, build_operator, class_scatters,
-                               factorize_scatter)
+from redunet._layer import apply_layer, build_layer, group_rows, stacked_operators
+from redunet._operators import build_operator, class_scatters
 
 
 def _spectra(rng, F, m, C, complex_=True, dtype=np.float64):
