@@ -1,4 +1,4 @@
-"""Sweep of ``NearestSubspace(n_components=k)`` on the invariant MNIST settings (SPEC section 5).
+"""Sweep of ``NearestSubspace(n_components=k)`` on the invariant MNIST settings (docs/math.rst, "Nearest subspace").
 
 Paper sizes, on our own split (seed 0, 10 training and 10 test digits per class
 of the MNIST subset):

@@ -1,4 +1,4 @@
-"""Nearest-subspace classification (SPEC section 5), on plain or spectral features.
+"""Nearest-subspace classification (:ref:`math-nearest-subspace`, :ref:`math-nearest-subspace-invariant`), on plain or spectral features.
 
 Plain features ``Z`` (m, d): per class, the top ``k`` right singular vectors of
 the class's rows span its subspace, and a sample goes to the class with the

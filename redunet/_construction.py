@@ -1,6 +1,6 @@
 """The one construction loop of a ReduNet, for every way of holding the training features.
 
-SPEC section 7.  An *executor* holds the current training features, in chunks
+:ref:`math-one-engine`.  An *executor* holds the current training features, in chunks
 of consecutive samples (in memory is the case of one chunk), and offers:
 
 ``statistics() -> Statistics``

@@ -1,6 +1,6 @@
 """The ``ReduNet`` estimator: forward construction of every layer from the training data.
 
-Data flow (SPEC section 7), the same for every architecture::
+Data flow (:ref:`math-one-engine`), the same for every architecture::
 
     raw X -> lift (optional) -> normalize -> to spectrum -> layers -> back from spectrum
 

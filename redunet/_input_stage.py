@@ -1,6 +1,6 @@
 """The fitted input stage of a ReduNet: raw samples -> spectral batch ``(F, m, C)``.
 
-SPEC section 7: ``raw X -> lift (optional) -> unit sphere -> to spectrum``.  The
+:ref:`math-one-engine`: ``raw X -> lift (optional) -> unit sphere -> to spectrum``.  The
 estimator fits one :class:`InputStage` on its training data and hands it to
 the modules that need the training or new samples as features (the chunked and
 Dask executors, transform); they never call the estimator's own methods.

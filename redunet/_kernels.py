@@ -70,7 +70,7 @@ def lower_triangular_inverse(L):
 def small_vector_scatters(Z, y_index, n_classes):
     """Per-class scatter matrices ``S_j = sum_{i in j} z_i z_i^T`` of few vector features.
 
-    The statistics step of a small vector layer (SPEC section 2) in one compiled
+    The statistics step of a small vector layer (:ref:`math-vector-layer`) in one compiled
     pass; for ``d`` of a few units the NumPy form is dominated by call overhead.
 
     Parameters
@@ -148,7 +148,7 @@ def small_vector_operators(scatters, counts, eps):
 
 @jit()
 def small_vector_apply(Z, operators, gammas, eta, lmbda):
-    """A small dense vector layer applied to features ``Z`` (m, d) (SPEC section 2).
+    """A small dense vector layer applied to features ``Z`` (m, d) (:ref:`math-vector-layer`).
 
     ``z <- z + eta (E z - sum_j gamma_j pi_j(z) C_j z)``, then ``z / ||z||``, with
     ``pi_j(z) = softmax_j(-lmbda ||C_j z||)``, sample by sample.

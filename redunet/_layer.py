@@ -1,6 +1,6 @@
 """One ReduNet layer on a ``(F, m, C)`` spectral batch, shared by every architecture.
 
-Construction (SPEC sections 2, 3): from the layer's input training features,
+Construction (:ref:`math-vector-layer`, :ref:`math-fft`): from the layer's input training features,
 one expansion operator ``E_f = alpha * inv(I + alpha S_f)`` with
 ``alpha = C / (m eps)``, and one compression operator ``C_{j,f}`` per class with
 ``alpha_j = C / (m_j eps)``.
@@ -99,7 +99,7 @@ def build_layer(V, groups, weights, eps, backend=None, describe=None):
     -------
     layer : Layer
     rate, compression : float
-        ``R`` and ``Rc`` of the input features (SPEC sections 2, 3), computed
+        ``R`` and ``Rc`` of the input features (:ref:`math-objective`), computed
         from the same factorizations.
     """
     n_freq, m, C = V.shape

@@ -3,9 +3,9 @@
 For a group of samples (all, or one class) with spectral features ``B`` of
 shape ``(F, n, C)`` (row ``i`` of ``B[f]`` is ``v_i(f)^T``), the statistic at
 frequency ``f`` is ``S_f = sum_i v_i(f) v_i(f)^H = B[f]^T conj(B[f])`` and the
-operator is ``P_f = alpha * inv(I + alpha * S_f)`` (SPEC sections 2 and 3).
+operator is ``P_f = alpha * inv(I + alpha * S_f)`` (:ref:`math-factorizations`).
 
-Two exact representations, chosen per operator (SPEC section 2, Woodbury), the
+Two exact representations, chosen per operator (:ref:`math-low-rank`), the
 cheaper to apply (:func:`prefers_low_rank`):
 
 * dense: the ``C x C`` Hermitian matrix ``P_f``, obtained from the Cholesky
@@ -364,7 +364,7 @@ def build_operator(B, alpha, low_rank=None, backend=None):
     B : ndarray of shape (F, n, C)
         Spectral features of the group.
     alpha : float
-        Scale of the group (SPEC sections 2 and 3).
+        Scale of the group (:ref:`math-fft`).
     low_rank : bool or None
         Force a representation; ``None`` chooses by :func:`prefers_low_rank`.
     backend : {"numba", "numpy"} or None

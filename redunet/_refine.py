@@ -5,7 +5,7 @@ layer before it refines the next one.
 
 **Accumulation** (``tau=None``, :func:`accumulate_layers`).  A layer depends on
 its training features only through the counts and the per-class scatters
-``S_{j,f}`` (SPEC sections 2, 3).  The scatters of the data the layer was built
+``S_{j,f}`` (:ref:`math-vector-layer`, :ref:`math-fft`).  The scatters of the data the layer was built
 from are recovered exactly from its operators, added to those of the batch, and
 the operators rebuilt with the new counts:
 

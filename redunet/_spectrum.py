@@ -1,9 +1,9 @@
-"""Transforms between the sample layout and the ``(F, m, C)`` spectral batch (SPEC section 7).
+"""Transforms between the sample layout and the ``(F, m, C)`` spectral batch (:ref:`math-one-engine`).
 
 Every architecture runs the same engine on a batch ``V`` of shape
 ``(n_frequencies, n_samples, n_channels)``: the vector net is the case of one
 frequency and no transform; the shift-invariant nets use the unitary real FFT,
-which block-diagonalizes block-circulant operators (SPEC section 3).
+which block-diagonalizes block-circulant operators (:ref:`math-fft`, :ref:`math-half-spectrum`).
 
 Only the non-redundant half of a real signal's spectrum is kept.  The mirrored
 frequencies are complex conjugates of stored ones, so every sum over the full

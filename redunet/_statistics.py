@@ -1,4 +1,4 @@
-"""Statistics of a layer's input features, accumulated chunk by chunk (SPEC section 7).
+"""Statistics of a layer's input features, accumulated chunk by chunk (:ref:`math-one-engine`).
 
 A layer needs its training features only through, per class ``j`` and
 frequency ``f``, the scatter ``S_{j,f} = sum_i v_i(f) v_i(f)^H`` (the whole set's
@@ -104,7 +104,7 @@ class Statistics:
         return factorize_scatter(self.scatter_of(group), alpha)[1]
 
     def rates(self, weights, eps):
-        """``(R, Rc)`` of the samples (SPEC sections 2, 3), from the statistics alone."""
+        """``(R, Rc)`` of the samples (:ref:`math-objective`), from the statistics alone."""
         C = self.n_channels
         m = int(self.counts.sum())
         rate = half_mean_logdet(weights, self.logdets(None, C / (m * eps)))

@@ -21,7 +21,7 @@ def encode(y):
     return np.array([classes.index(v) for v in np.asarray(y).tolist()]), len(classes)
 
 
-# -- vector ReduNet (SPEC section 2) -------------------------------------------------------------
+# -- vector ReduNet (docs/math.rst, "The vector layer") -------------------------------------------------------------
 def vector_operators(Z, y_index, K, eps):
     m, d = Z.shape
     alpha = d / (m * eps)
@@ -130,7 +130,7 @@ def vector_apply(X, layers, eta=0.5, lmbda=500.0):
     return Z
 
 
-# -- shift-invariant ReduNet, dense block-circulant form (SPEC section 3) ---------------------------
+# -- shift-invariant ReduNet, dense block-circulant form (docs/math.rst, "Shift invariance") ---------------------------
 def all_shifts(z):
     """Every cyclic shift of a multichannel sample z of shape (C, *spatial), flattened: (C*N, N)."""
     return circulants(z[None])[0]
@@ -264,7 +264,7 @@ def class_scatters(V, y_index, K):
 
 
 def spectral_layer_update(V, E, Cs, gammas, weights, eta, lmbda):
-    """SPEC section 3 update of every sample of V (F, m, C) with explicit per-frequency operators.
+    """The invariant update (docs/math.rst) of every sample of V (F, m, C) with explicit per-frequency operators.
 
     E : (F, C, C); Cs : list of (F, C, C), one per class.  Loops over samples and frequencies.
     """

@@ -1,4 +1,4 @@
-"""Nearest subspace (SPEC section 5): pooled circulant-family rule, scatter fits, ties, protocol."""
+"""Nearest subspace (docs/math.rst, "Nearest subspace"): pooled circulant-family rule, scatter fits, ties, protocol."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Shift-invariant archs: the FFT construction is the dense circulant construction (SPEC section 3)."""
+"""Shift-invariant archs: the FFT construction is the dense circulant construction (docs/math.rst, "Shift invariance")."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Tests of the circular lifting (SPEC section 4) against plain loop references."""
+"""Tests of the circular lifting (docs/math.rst, "Lifting") against plain loop references."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""The vector ReduNet against a plain NumPy implementation of SPEC section 2."""
+"""The vector ReduNet against a plain NumPy implementation of the vector layer (docs/math.rst)."""
 
 import numpy as np
 import pytest
