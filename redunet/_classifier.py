@@ -69,44 +69,113 @@ __all__ = ["NearestSubspace"]
 
 
 class NearestSubspace(ClassifierMixin, BaseEstimator):
-    """Nearest-subspace classifier (a scikit-learn classifier).
+    r"""Nearest-subspace classifier (a scikit-learn classifier).
+
+    Every class is modelled by a subspace through the origin, spanned by the top
+    singular vectors of its training features, and a sample goes to the class of
+    the smallest residual.  On the spectral features of a shift-invariant
+    :class:`ReduNet` (:meth:`fit_spectral`, :meth:`fit_scatter`) the class
+    subspace is the principal subspace of the class's whole circulant family,
+    with components pooled across frequencies, so predictions are invariant to
+    cyclic shifts.
 
     Parameters
     ----------
     n_components : int or None, default=None
         Dimension of every class subspace; on spectral batches, dimensions of the
-        class's whole circulant family, pooled across frequencies (see the module
-        docstring).  ``None``: ``max(1, n_features // n_classes)`` on plain
-        features (one frequency), ``n_channels`` on spectral batches.
+        class's whole circulant family, pooled across frequencies (a component of
+        a mirrored frequency of the half spectrum counts twice).  ``None``:
+        ``max(1, C // K)`` on plain features (``C = n_features``, ``K`` classes:
+        an equal share of the feature dimension per class, which is where the
+        rate reduction drives the classes); ``C`` (the size of one frequency
+        block, ``n_channels``) on spectral batches with more than one frequency.
+        A class never keeps more than its numerical rank, and may keep a few
+        more than ``n_components`` dimensions to keep a tie group or a conjugate
+        pair whole (see Notes).
 
     Attributes
     ----------
     classes_ : ndarray of shape (K,)
         Sorted unique training labels.
+    n_components_ : int
+        The number of components asked for every class (``n_components`` or its
+        default).
+    n_family_components_ : ndarray of shape (K,)
+        Dimensions every class subspace actually keeps in the circulant family
+        (mirrored components counted twice); equal to the number of columns
+        kept for plain features.
     bases_ : list of ndarray of shape (F, C, k_j)
         Orthonormal basis vectors of every class at every frequency (columns),
-        ``F = 1`` for plain features; columns not kept are zero.
-    n_family_components_ : ndarray of shape (K,)
-        Dimensions of every class subspace in the circulant family (mirrored
-        components counted twice).
+        ``F = 1`` for plain features; columns not kept at a frequency are zero.
+    weights_ : ndarray of shape (F,)
+        Frequency weights of the fit (``[1.0]`` for plain features).
     n_features_in_ : int
         Number of features seen by :meth:`fit` (plain features only).
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Column names of a training DataFrame with string column names.
 
+    See Also
+    --------
+    ReduNet : Uses this classifier on its final features.
+
     Notes
     -----
+    Class ``j`` keeps the top ``k`` right singular vectors ``U_j`` of its features
+    ``Z_j`` (no centering) and a sample ``z`` goes to the class of smallest
+    residual
+
+    .. math::
+
+        r_j(z) = \lVert z \rVert^2 - \lVert U_j^\top z \rVert^2
+
+    (:ref:`math-nearest-subspace`).  On the spectral features ``v(f)`` of an
+    invariant ReduNet, with :math:`\mathcal{K}_j` the kept pairs (frequency
+    ``f``, unit vector ``u``) of class ``j`` and ``w_f`` the frequency weights of
+    the half spectrum (:ref:`math-half-spectrum`),
+
+    .. math::
+
+        r_j(v) = \sum_f w_f \lVert v(f) \rVert^2
+               - \sum_{(f, u) \in \mathcal{K}_j} w_f \left| u^{\mathsf H} v(f) \right|^2,
+
+    where :math:`\mathcal{K}_j` holds the largest singular values of the
+    ``C x m_j`` matrices :math:`[v_i(f)]_{i \in j}` pooled across all
+    frequencies, until ``k`` family dimensions are kept
+    (:ref:`math-nearest-subspace-invariant`).  A phase per frequency, hence a
+    cyclic shift, leaves every residual unchanged.  With one frequency the two
+    forms agree.
+
+    Singular values below ``max(C, m_j) * eps * s_max`` (``eps`` of the features'
+    precision, ``s_max`` the class's largest) are numerically zero and never
+    kept.  A tie group at the boundary of the top ``k`` (singular values equal to
+    the last one kept, within that tolerance) is kept whole, and so is a
+    mirrored component.
+
     Predictions break ties deterministically: residuals within
-    ``sqrt(eps) * ||v||^2`` of the smallest one are tied, and the smallest class
-    index among them wins (see the module docstring).
+    ``sqrt(eps) * ||v||^2`` of the smallest one are tied, and the first class in
+    ``classes_`` among them wins.  Rounding is far below that tolerance, so an
+    exact tie (a sample inside two class subspaces) is never decided by
+    rounding noise, and the invariance to cyclic shifts is exact.
+
+    References
+    ----------
+    Nearest subspaces as the classifier of ReduNet features, and their
+    shift-invariant form: [ReduNet]_; see :ref:`math-references`.
 
     Examples
     --------
     >>> import numpy as np
     >>> from redunet import NearestSubspace
     >>> Z = np.array([[1.0, 0.0], [2.0, 0.1], [0.0, 1.0], [0.1, 3.0]])
-    >>> NearestSubspace(n_components=1).fit(Z, ["a", "a", "b", "b"]).predict([[5.0, 1.0]])
-    array(['a'], dtype='<U1')
+    >>> clf = NearestSubspace(n_components=1).fit(Z, ["a", "a", "b", "b"])
+    >>> clf.predict([[5.0, 1.0], [0.2, -4.0]])
+    array(['a', 'b'], dtype='<U1')
+
+    A sample as near to two classes as to each other goes to the first of them:
+
+    >>> tied = NearestSubspace().fit(np.eye(3), ["x", "y", "z"])
+    >>> tied.n_components_, tied.predict([[1.0, 1.0, 0.0]])
+    (1, array(['x'], dtype='<U1'))
     """
 
     _parameter_constraints = {"n_components": CONSTRAINTS["optional_positive_int"]}
@@ -127,7 +196,35 @@ class NearestSubspace(ClassifierMixin, BaseEstimator):
 
     # -- plain features ---------------------------------------------------------------------------
     def fit(self, Z, y):
-        """Fit one subspace per class on features ``Z`` (m, d); returns ``self``."""
+        """Fit one subspace per class on plain features.
+
+        Parameters
+        ----------
+        Z : array_like of shape (m, d)
+            Features, one sample per row.
+        y : array_like of shape (m,)
+            Labels of any sortable type; every class needs at least one sample.
+
+        Returns
+        -------
+        self : NearestSubspace
+            The fitted classifier.
+
+        Notes
+        -----
+        The spectral fit with one frequency of weight 1 (:meth:`fit_spectral`):
+        the top right singular vectors of every class's rows, no centering
+        (:ref:`math-nearest-subspace`).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from redunet import NearestSubspace
+        >>> Z = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+        >>> clf = NearestSubspace(n_components=2).fit(Z, [0, 0, 1])
+        >>> clf.n_family_components_.tolist()     # class 1 has rank 1
+        [2, 1]
+        """
         self._validate_params()
         plain = check_array(Z, name="Z", ndim=2, allow_zero_samples=True,
                             shape_hint="(n_samples, n_features)")
@@ -136,22 +233,97 @@ class NearestSubspace(ClassifierMixin, BaseEstimator):
         return self.fit_spectral(plain[None], np.ones(1), y_index, classes)
 
     def decision_function(self, Z):
-        """Negative squared residual to every class subspace, shape (m, K).
+        """Negative squared residual of every sample to every class subspace.
 
-        For two classes, scikit-learn's binary convention: the residual to the
-        first class minus the residual to the second, shape (m,), positive for
-        ``classes_[1]``.
+        Parameters
+        ----------
+        Z : array_like of shape (m, d)
+            Features with the ``d`` of :meth:`fit`, one sample per row (for
+            instance the output of ``ReduNet.transform`` on a vector net).
+
+        Returns
+        -------
+        ndarray of shape (m, K) or (m,)
+            ``-r_j(z)``, columns in the order of ``classes_``; larger is nearer.
+            For two classes, scikit-learn's binary convention: one column,
+            ``r_0(z) - r_1(z)``, positive when ``classes_[1]`` is nearer.
+
+        Notes
+        -----
+        ``r_j(z) = ||z||^2 - ||U_j^T z||^2`` (:ref:`math-nearest-subspace`).
+        :meth:`predict` takes the largest score, except that scores within
+        ``sqrt(eps) * ||z||^2`` of the largest are tied (see the class Notes).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from redunet import NearestSubspace
+        >>> Z = np.array([[1.0, 0.0], [2.0, 0.1], [0.0, 1.0], [0.1, 3.0]])
+        >>> clf = NearestSubspace(n_components=1).fit(Z, ["a", "a", "b", "b"])
+        >>> clf.decision_function([[1.0, 0.0]]).round(3)   # r_a - r_b: nearer to "a"
+        array([-0.998])
+        >>> three = NearestSubspace().fit(np.eye(3), [0, 1, 2])
+        >>> three.decision_function([[0.6, 0.8, 0.0]]).round(2)
+        array([[-0.64, -0.36, -1.  ]])
         """
         scores = -self.residuals_spectral(self._check_plain(Z)[None])
         return scores[:, 1] - scores[:, 0] if scores.shape[1] == 2 else scores
 
     def predict(self, Z):
-        """Label of the nearest class subspace for every row of ``Z`` (ties: see Notes)."""
+        """Label of the nearest class subspace for every row of ``Z``.
+
+        Parameters
+        ----------
+        Z : array_like of shape (m, d)
+            Features with the ``d`` of :meth:`fit`.
+
+        Returns
+        -------
+        ndarray of shape (m,)
+            Values from ``classes_``.  Residuals within ``sqrt(eps) * ||z||^2``
+            of the smallest are tied, and the first class in ``classes_`` among
+            them wins.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from redunet import NearestSubspace
+        >>> clf = NearestSubspace().fit(np.eye(2), ["left", "right"])
+        >>> clf.predict([[0.9, 0.1], [0.1, -0.9], [1.0, 1.0]])
+        array(['left', 'right', 'left'], dtype='<U5')
+        """
         nearest = self.predict_spectral(self._check_plain(Z)[None])
         return self.classes_[nearest]
 
     def score(self, Z, y):
-        """Accuracy of :meth:`predict` on ``(Z, y)``."""
+        """Accuracy of :meth:`predict` on ``(Z, y)``.
+
+        Parameters
+        ----------
+        Z : array_like of shape (m, d)
+            Features with the ``d`` of :meth:`fit`.
+        y : array_like of shape (m,)
+            True labels, among ``classes_``.
+
+        Returns
+        -------
+        float
+            Fraction of rows whose predicted label equals ``y``.
+
+        Raises
+        ------
+        ValueError
+            If ``y`` has not one label per row, or holds labels not in
+            ``classes_``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from redunet import NearestSubspace
+        >>> clf = NearestSubspace().fit(np.eye(2), [0, 1])
+        >>> clf.score([[0.9, 0.1], [0.1, 0.9], [0.8, 0.2], [0.7, 0.3]], [0, 1, 0, 1])
+        0.75
+        """
         return accuracy(self.predict(Z), y, self.classes_)
 
     def _check_plain(self, Z):
@@ -171,9 +343,55 @@ class NearestSubspace(ClassifierMixin, BaseEstimator):
 
     # -- spectral batch (used by ReduNet) ----------------------------------------------------------
     def fit_spectral(self, V, weights, y_index, classes):
-        """Fit on a spectral batch ``V`` (F, m, C) with frequency ``weights``; returns ``self``.
+        r"""Fit on a spectral batch, with components pooled across frequencies.
 
-        ``y_index`` (m,) holds the index into ``classes`` of every sample.
+        Parameters
+        ----------
+        V : ndarray of shape (F, m, C)
+            Features of ``m`` samples at ``F`` frequencies of ``C`` channels (real
+            or complex), such as the unitary real FFT of ``(m, C, T)`` signals
+            along ``T``, moved to the front.
+        weights : array_like of shape (F,)
+            Frequency weights: 1 for a frequency that is its own mirror, 2 for one
+            that stands for itself and its mirror (:ref:`math-half-spectrum`).
+        y_index : ndarray of int of shape (m,)
+            Index into ``classes`` of every sample; every class needs a sample.
+        classes : ndarray of shape (K,)
+            The labels, stored as ``classes_``.
+
+        Returns
+        -------
+        self : NearestSubspace
+            The fitted classifier.
+
+        Notes
+        -----
+        The singular triplets of a class's circulant family are those of its
+        ``C x m_j`` matrices :math:`[v_i(f)]` over all frequencies, a mirrored
+        frequency counting twice; the largest are kept, pooled across
+        frequencies, until ``n_components_`` family dimensions are kept
+        (:ref:`math-nearest-subspace-invariant`).
+
+        Examples
+        --------
+        A cyclic shift of the signals does not change a residual:
+
+        >>> import numpy as np
+        >>> from redunet import NearestSubspace
+        >>> rng = np.random.default_rng(0)
+        >>> signals = rng.standard_normal((12, 3, 8))            # (m, C, T)
+        >>> y_index = np.repeat([0, 1], 6)
+        >>> def spectrum(s):
+        ...     return np.fft.rfft(s, norm="ortho").transpose(2, 0, 1)   # (F, m, C)
+        >>> weights = np.array([1.0, 2.0, 2.0, 2.0, 1.0])        # T = 8: rfft keeps 5
+        >>> clf = NearestSubspace().fit_spectral(spectrum(signals), weights, y_index,
+        ...                                      np.array(["a", "b"]))
+        >>> clf.n_components_, clf.n_family_components_.tolist()  # a pair kept whole
+        (3, [3, 4])
+        >>> shifted = spectrum(np.roll(signals, 3, axis=-1))
+        >>> bool(np.allclose(clf.residuals_spectral(shifted),
+        ...                  clf.residuals_spectral(spectrum(signals))))
+        True
         """
         self._validate_params()
         self._start(V.shape[2], weights, classes)
@@ -185,12 +403,49 @@ class NearestSubspace(ClassifierMixin, BaseEstimator):
         return self
 
     def fit_scatter(self, scatters, counts, weights, classes):
-        """Fit from per-class scatter matrices ``S_{j,f}`` (K, F, C, C) (streaming fits).
+        r"""Fit from per-class counts and scatter matrices (streaming fits).
 
-        The eigenvectors of ``S_{j,f} = sum_i v_i(f) v_i(f)^H`` are the left singular
-        vectors of the class's ``C x m_j`` feature matrix, and its eigenvalues the
-        squared singular values, so the same components are pooled as in
-        :meth:`fit_spectral`, and the result equals it up to rounding.
+        Parameters
+        ----------
+        scatters : ndarray of shape (K, F, C, C)
+            :math:`S_{j,f} = \sum_{i \in j} v_i(f)\, v_i(f)^{\mathsf H}` of every
+            class at every frequency (Hermitian positive semidefinite).
+        counts : array_like of int of shape (K,)
+            Samples of every class.
+        weights : array_like of shape (F,)
+            Frequency weights, as in :meth:`fit_spectral`.
+        classes : ndarray of shape (K,)
+            The labels, stored as ``classes_``.
+
+        Returns
+        -------
+        self : NearestSubspace
+            The fitted classifier.
+
+        Notes
+        -----
+        The eigenvectors of :math:`S_{j,f}` are the left singular vectors of the
+        class's ``C x m_j`` feature matrix and its eigenvalues the squared
+        singular values, so the same components are pooled as in
+        :meth:`fit_spectral` (:ref:`math-nearest-subspace-invariant`), and the
+        result equals it up to rounding.  The rank tolerance is the square root
+        of the eigenvalues' (their absolute error is about ``eps`` times the
+        largest).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from redunet import NearestSubspace
+        >>> rng = np.random.default_rng(0)
+        >>> V = np.fft.rfft(rng.standard_normal((12, 3, 8)), norm="ortho").transpose(2, 0, 1)
+        >>> y_index, classes = np.repeat([0, 1], 6), np.array([0, 1])
+        >>> weights = np.array([1.0, 2.0, 2.0, 2.0, 1.0])
+        >>> S = np.stack([np.einsum("fic,fid->fcd", V[:, y_index == j], V[:, y_index == j].conj())
+        ...               for j in classes])
+        >>> from_scatter = NearestSubspace().fit_scatter(S, [6, 6], weights, classes)
+        >>> direct = NearestSubspace().fit_spectral(V, weights, y_index, classes)
+        >>> bool(np.allclose(from_scatter.residuals_spectral(V), direct.residuals_spectral(V)))
+        True
         """
         self._start(scatters.shape[-1], weights, classes)
         for S, m_j in zip(scatters, counts):
@@ -246,7 +501,28 @@ class NearestSubspace(ClassifierMixin, BaseEstimator):
         del self._family_dims
 
     def residuals_spectral(self, V):
-        """Squared residual of every sample of ``V`` (F, m, C) to every class, shape (m, K)."""
+        r"""Squared residual of every sample of a spectral batch to every class.
+
+        Parameters
+        ----------
+        V : ndarray of shape (F, m, C)
+            Features at the frequencies of the fit, with its ``C``.
+
+        Returns
+        -------
+        ndarray of shape (m, K)
+            :math:`r_j(v) = \sum_f w_f \lVert v(f) \rVert^2 - \sum_{(f, u) \in
+            \mathcal{K}_j} w_f |u^{\mathsf H} v(f)|^2`, columns in the order of
+            ``classes_``, clipped at 0 (:ref:`math-nearest-subspace-invariant`).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from redunet import NearestSubspace
+        >>> clf = NearestSubspace().fit(np.eye(2), [0, 1])
+        >>> clf.residuals_spectral(np.array([[[3.0, 4.0]]]))     # F = 1, m = 1, C = 2
+        array([[16.,  9.]])
+        """
         self._check_fitted()
         w = self.weights_.astype(V.real.dtype)
         total = weighted_sq_norms(V, w)
@@ -262,8 +538,26 @@ class NearestSubspace(ClassifierMixin, BaseEstimator):
     def predict_spectral(self, V):
         """Class index (into ``classes_``) of the nearest subspace, for a spectral batch.
 
-        Residuals within ``sqrt(eps) * ||v||^2`` of the smallest are tied and the
-        smallest class index among them wins (``eps`` of ``V``'s precision).
+        Parameters
+        ----------
+        V : ndarray of shape (F, m, C)
+            Features at the frequencies of the fit, with its ``C``.
+
+        Returns
+        -------
+        ndarray of int of shape (m,)
+            Index of the smallest residual of :meth:`residuals_spectral`.
+            Residuals within ``sqrt(eps) * ||v||^2`` of the smallest are tied
+            (``eps`` of ``V``'s precision, ``||v||^2`` the weighted squared norm),
+            and the smallest class index among them wins.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from redunet import NearestSubspace
+        >>> clf = NearestSubspace().fit(np.eye(2), ["a", "b"])
+        >>> clf.predict_spectral(np.array([[[1.0, 2.0], [1.0, 1.0]]]))   # the tie goes to 0
+        array([1, 0])
         """
         residuals = self.residuals_spectral(V)
         return break_ties(residuals, weighted_sq_norms(V, self.weights_.astype(V.real.dtype)),

@@ -51,7 +51,13 @@ def _step(layer, V, weights, eta, lmbda, backend):
 
 
 class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
-    """ReduNet built layer by layer in closed form from the MCR^2 objective.
+    r"""ReduNet built layer by layer in closed form from the MCR^2 objective.
+
+    Every layer is one projected gradient-ascent step on the rate reduction
+    ``delta_R = R - Rc`` of the training features; its operators are computed in
+    closed form from the training features at that depth, without
+    back-propagation.  ``arch="fourier1d"`` / ``"fourier2d"`` build the network on
+    all cyclic shifts of every sample, which makes it invariant to them.
 
     A scikit-learn classifier (nearest subspace on the final features) and
     transformer (the final features): it works with ``clone``, ``Pipeline``,
@@ -65,7 +71,8 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
         ``(m, C, T)``, invariant to cyclic shifts along ``T``; ``"fourier2d"``:
         images ``(m, C, H, W)``, invariant to cyclic translations.
     n_layers : int, default=40
-        Number of layers to build (fewer if ``tol`` stops the construction).
+        Number of layers to build (fewer if ``tol`` or ``early_stopping`` stops
+        the construction).
     eta : float, default=0.5
         Step size of the gradient-ascent step.
     eps : float, default=0.1
@@ -80,10 +87,11 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
     patience : int, default=5
         Window of the ``tol`` criterion, in layers.
     n_components : int or None, default=None
-        Subspace dimension of the nearest-subspace classifier behind
-        :meth:`predict`; for the invariant archs it counts dimensions of each
-        class's whole circulant family, pooled across frequencies; see
-        :class:`NearestSubspace`.
+        Dimension of every class subspace of the nearest-subspace classifier
+        behind :meth:`predict`; for the invariant archs, dimensions of the class's
+        whole circulant family, pooled across frequencies.  ``None``: ``d // K``
+        (at least 1) for ``arch="vector"``, ``C`` (the channels after the lift)
+        for the invariant archs.  See :class:`NearestSubspace`.
     dtype : {"float64", "float32"}, default="float64"
         Precision of the features and operators (complex64 spectra for float32).
     backend : {"numba", "numpy"} or None, default=None
@@ -94,18 +102,21 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
         If True and the net is fitted, :meth:`fit` keeps its first ``n_layers``
         layers and builds the next ones from the same training data: the result
         equals a fresh fit with ``n_layers`` layers bit for bit (same fit
-        arguments).  Refused (ValueError) if the training data or a parameter
-        that shapes the layers changed (all but ``n_layers``, ``tol``,
-        ``patience``, ``n_components``, ``verbose``, ``backend``,
-        ``n_iter_no_change``), with ``early_stopping``, ``checkpoint`` or a
-        dask array.  See :mod:`redunet._warm_start`.
+        arguments; a smaller ``n_layers`` truncates the net).  The kept layers are
+        replayed on the training data, whose features the net does not store.
+        Refused (ValueError) if the training data or a parameter that shapes the
+        layers changed (all but ``n_layers``, ``tol``, ``patience``,
+        ``n_components``, ``verbose``, ``backend``, ``n_iter_no_change``), with
+        ``early_stopping``, ``checkpoint`` or a dask array, and on a net read by
+        :meth:`load` or refined by :meth:`partial_fit`.
     early_stopping : bool, default=False
         Hold out a stratified ``validation_fraction`` of the training set, record
         its nearest-subspace accuracy after every layer (classifier fitted on the
         current training features) in ``history_["validation_score"]``, stop once
         it did not improve for ``n_iter_no_change`` layers, and keep the depth
-        with the best score.  The net is built from the remaining samples only.
-        In-memory fits only.  See :mod:`redunet._early_stopping`.
+        with the best score (the shallowest among ties, possibly 0 layers).  The
+        net is built from the remaining samples only.  In-memory fits only
+        (not with ``chunk_size`` or a dask array).
     validation_fraction : float, default=0.1
         Fraction of the training set held out with ``early_stopping``, in (0, 1).
     n_iter_no_change : int, default=5
@@ -119,31 +130,89 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
     classes_ : ndarray of shape (K,)
         Sorted unique training labels.
     layers_ : LayerStack
-        The operators of every layer (a sequence of ``Layer``, stored stacked).
+        The operators of every layer (expansion, one compression per class, the
+        class shares ``gamma_j``): a sequence of layers whose operators are stored
+        stacked along a leading layer axis, in order.
     n_layers_ : int
         Number of layers built.
     history_ : dict of ndarray of shape (n_layers_ + 1,)
-        ``"rate"``, ``"compression"``, ``"delta_r"`` of the training features
-        with the true labels: entry 0 is the input of the first layer, entry
-        ``l`` the output of layer ``l``.  With ``early_stopping`` also
-        ``"validation_score"``: the held-out accuracy at the same depths.
+        ``"rate"``, ``"compression"``, ``"delta_r"``: ``R``, ``Rc`` and
+        ``delta_R`` of the training features with the true labels; entry 0 is the
+        input of the first layer, entry ``l`` the output of layer ``l``.  With
+        ``early_stopping`` also ``"validation_score"``: the held-out accuracy at
+        the same depths (not written to model files).
     layer_seconds_ : ndarray of shape (n,)
-        Wall-clock seconds of every layer built by the last call of ``fit``
+        Wall-clock seconds of every layer built by the last call of :meth:`fit`
         (statistics, operators, update, checkpoint writes); layers restored from
-        a checkpoint are not counted, and a loaded model has none (``n = 0``).
+        a checkpoint or kept by a warm start are not counted, and a loaded model
+        has none (``n = 0``).
     final_statistics_ : Statistics
-        Per-class counts and scatters of the final training features (what
-        :meth:`partial_fit` adds a batch to before refitting the classifier).
+        Per-class counts and scatter matrices of the final training features
+        (what :meth:`partial_fit` adds a batch to before refitting the
+        classifier).  Not written to model files.
     classifier_ : NearestSubspace
         Fitted on the final training features.
+    input_shape_ : tuple
+        Shape of one raw sample, as seen in :meth:`fit`.
     signal_shape_ : tuple
         Shape of one sample after lifting.
+    lift_ : Lift1D or Lift2D
+        The fitted copy of ``lift`` (only when ``lift`` is given).
     n_features_in_ : int
         Number of features of the training samples (``arch="vector"`` only; the
         invariant archs record the sample shape in ``input_shape_``).
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Column names of a training DataFrame with string column names
         (``arch="vector"`` only).
+
+    See Also
+    --------
+    NearestSubspace : The classifier behind :meth:`predict`.
+    Lift1D, Lift2D : Input stages of the invariant archs.
+    rate_reduction : The objective every layer climbs.
+
+    Notes
+    -----
+    For training features ``Z`` (rows of unit norm; ``m`` samples, ``m_j`` in class
+    ``j``, ``gamma_j = m_j / m``) a layer builds the expansion and compression
+    operators
+
+    .. math::
+
+        E = \alpha \left(I + \alpha Z^\top Z\right)^{-1}, \qquad
+        C_j = \alpha_j \left(I + \alpha_j Z_j^\top Z_j\right)^{-1}, \qquad
+        \alpha = \frac{d}{m \epsilon^2}, \quad \alpha_j = \frac{d}{m_j \epsilon^2},
+
+    and moves every feature ``z``, training or new, to
+
+    .. math::
+
+        z \leftarrow \frac{z + \eta\, g(z)}{\lVert z + \eta\, g(z) \rVert}, \qquad
+        g(z) = E z - \sum_j \gamma_j\, \pi_j(z)\, C_j z, \qquad
+        \pi_j(z) = \operatorname{softmax}_j\left(-\lambda \lVert C_j z \rVert\right)
+
+    (:ref:`math-vector-layer`), one step of projected gradient ascent on
+    ``delta_R`` (:ref:`math-objective`).  The operators are applied from Cholesky
+    factors, or from low-rank Woodbury factors for classes with few samples
+    (:ref:`math-factorizations`, :ref:`math-low-rank`).  The invariant archs run
+    the same layer on the unitary real FFT of every sample, one ``C x C``
+    operator per frequency of the half spectrum (:ref:`math-fft`,
+    :ref:`math-half-spectrum`); this equals the vector layer on the circulant
+    family of every sample (:ref:`math-dense-circulant`), and every layer
+    commutes with cyclic shifts (:ref:`math-equivariance`).  All archs, and all
+    places the training features can live (in memory, in chunks, on a Dask
+    cluster), run one construction loop (:ref:`math-one-engine`).
+
+    ``delta_R`` of the training features rises with every layer even when the
+    features of new samples stop improving; ``early_stopping`` or a
+    cross-validated choice of ``eps`` and ``n_layers`` choose the depth on
+    held-out data (:ref:`guide-model-selection`).
+
+    References
+    ----------
+    The method, its layers and the invariant architectures: the ReduNet paper
+    [ReduNet]_ (Chan, Yu, You, Qi, Wright, Ma, JMLR 23(114):1-103, 2022); see
+    :ref:`math-references`.
 
     Examples
     --------
@@ -155,6 +224,24 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
     True
     >>> net.score(X, y)
     1.0
+
+    More layers on the fitted net: a warm start equals a fresh fit of that depth.
+
+    >>> deeper = net.set_params(n_layers=220, warm_start=True).fit(X, y)
+    >>> fresh = ReduNet(n_layers=220).fit(X, y)
+    >>> bool((deeper.transform(X) == fresh.transform(X)).all())
+    True
+
+    A shift-invariant net on 1D signals: a cyclic shift does not change a prediction.
+
+    >>> import numpy as np
+    >>> from redunet import Lift1D
+    >>> from redunet.datasets import cyclic_shift
+    >>> signals = np.random.default_rng(0).standard_normal((20, 2, 16))
+    >>> labels = np.repeat([0, 1], 10)
+    >>> inv = ReduNet(arch="fourier1d", n_layers=5, lift=Lift1D(6, 3)).fit(signals, labels)
+    >>> bool((inv.predict(cyclic_shift(signals, 5)) == inv.predict(signals)).all())
+    True
     """
 
     _parameter_constraints = {
@@ -264,32 +351,72 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
     # -- construction -----------------------------------------------------------------------------
     def fit(self, X, y, checkpoint=None, checkpoint_every=50, resume=False, chunk_size=None,
             work_dir=None):
-        """Build the network from training samples ``X`` with labels ``y``; returns ``self``.
+        """Build the network from training samples ``X`` with labels ``y``.
 
         Parameters
         ----------
-        X : array_like or dask array
+        X : array_like or dask.array.Array
             Training samples in the arch's layout (see the class docstring).  A
-            dask array chunked along samples is fitted on its cluster (see
-            :mod:`redunet._distributed`).
+            dask array chunked along samples is fitted on its cluster
+            (:ref:`guide-scaling`).
         y : array_like of shape (n_samples,)
             Labels of any sortable type.
         checkpoint : str or path, optional
-            Folder to which the layers are appended every ``checkpoint_every`` layers
-            (see :mod:`redunet._checkpoint`).  Written layers are then memory-mapped
-            from disk, so memory and open files do not grow with depth.
+            Folder to which the layers are appended every ``checkpoint_every``
+            layers, each write atomic (:ref:`guide-models`).  Written layers are
+            then memory-mapped from disk, so memory and open files do not grow
+            with depth.
         checkpoint_every : int, default=50
             Layers between checkpoints (each appends the new layers to the folder).
         resume : bool, default=False
             Continue from the last complete checkpoint in ``checkpoint`` (same data
             and parameters required); the result equals an uninterrupted build.
         chunk_size : int, optional
-            Process the training set ``chunk_size`` samples at a time (streaming fit,
-            see :mod:`redunet._streaming`): ``X`` may be a memory-mapped array larger
-            than memory.  The result equals the in-memory fit up to rounding.
+            Process the training set ``chunk_size`` samples at a time (streaming
+            fit, :ref:`guide-scaling`): ``X`` may be a memory-mapped array larger
+            than memory.  Operators are then always dense (built from scatter
+            matrices); the result equals the in-memory fit up to rounding.
         work_dir : str or path, optional
             With ``chunk_size``: folder of a temporary file holding the training
             features between layers (default: in memory).
+
+        Returns
+        -------
+        self : ReduNet
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            For invalid parameters or data (the message names the argument), a
+            ``checkpoint`` folder built from other data or parameters, or a
+            ``warm_start`` on other data or parameters.
+
+        Notes
+        -----
+        Every sample is put on the unit sphere (after the lift, if any), then the
+        layers are built one after the other, each from the training features
+        moved by the previous ones (:ref:`math-vector-layer`,
+        :ref:`math-one-engine`).  With ``warm_start`` the kept layers are first
+        replayed on ``X``; with ``early_stopping`` a held-out part of ``X`` goes
+        through every new layer beside the training features
+        (:ref:`guide-model-selection`).
+
+        Examples
+        --------
+        >>> from redunet import ReduNet
+        >>> from redunet.datasets import gaussian_mixture_2d
+        >>> X, y = gaussian_mixture_2d(n_per_class=50, noise=0.1, seed=0)
+        >>> net = ReduNet(n_layers=20).fit(X, y)
+        >>> net.n_layers_, net.history_["delta_r"].shape, net.layer_seconds_.shape
+        (20, (21,), (20,))
+
+        With early stopping the depth is the best one on the held-out samples,
+        whose accuracy is recorded at every depth built:
+
+        >>> net = ReduNet(n_layers=20, early_stopping=True, random_state=0).fit(X, y)
+        >>> net.history_["validation_score"].shape == (net.n_layers_ + 1,)
+        True
         """
         self._check_params()
         dask = is_dask_array(X)
@@ -407,16 +534,16 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     # -- incremental refinement (redunet._refine) ---------------------------------------------------
     def partial_fit(self, X, y, classes=None, tau=None):
-        """Refine every layer's operators with a new labelled batch; returns ``self``.
+        r"""Refine every layer's operators with a new labelled batch.
 
         The batch goes through the layers in order; each layer is refined from
         the batch's features at its input, then applied to them.  The number of
-        layers does not change.  See :mod:`redunet._refine` for the formulas.
+        layers does not change.
 
         Parameters
         ----------
         X : array_like
-            New samples in the arch's layout, of the shape seen in ``fit``.
+            New samples in the arch's layout, of the shape seen in :meth:`fit`.
         y : array_like of shape (n_samples,)
             Their labels, among ``classes_`` (one class is enough).
         classes : array_like or None, default=None
@@ -425,25 +552,75 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
             exactly the labels present in ``y`` (a class needs samples to get its
             compression operator); afterwards it must equal ``classes_``.
         tau : float in (0, 1] or None, default=None
-            ``None``: add the batch's counts and per-class scatters to each layer's
-            statistics (recovered from its operators) and rebuild the operators;
-            for the first layer this equals the fit on the union of all data seen,
-            to rounding; deeper layers approximate it, since the earlier data's
-            statistics stay those of its features under the earlier layers as they
-            were.  A float: blend the operators towards those of the batch alone,
-            ``E <- E + tau (E_new - E)`` and the same for every ``C_j`` of a class
-            in the batch (the PyTorch reference's ``update``); class proportions
-            are kept.  Do not mix the two rules on one net: after a blend the
-            operators no longer come from counts and scatters.
+            ``None``: accumulate (see Notes).  A float: blend every operator
+            towards the one built from the batch alone, by the fraction ``tau``.
+
+        Returns
+        -------
+        self : ReduNet
+            The refined estimator.
+
+        Raises
+        ------
+        ValueError
+            For labels outside ``classes_``, ``classes`` other than ``classes_``,
+            samples of another shape, a ``tau`` outside (0, 1], or a net without
+            ``final_statistics_`` (read by :meth:`load`).
 
         Notes
         -----
-        The classifier is refitted from ``final_statistics_`` plus the batch's
-        final features.  With ``tau=None`` ``history_`` then holds the objective
-        of the accumulated statistics (``"validation_score"`` is dropped); with a
-        float ``tau`` it is left as it was.  A net read by :meth:`load` cannot be
+        A layer depends on its training features only through the class counts
+        ``m_j`` and the per-class scatter matrices ``S_{j,f}``
+        (:ref:`math-vector-layer`, :ref:`math-fft`).  With ``tau=None`` the
+        scatters the layer was built from are recovered from its operators
+        (dense: :math:`S = (\alpha P^{-1} - I) / \alpha` from a Cholesky factor of
+        :math:`P / \alpha`; low-rank, :ref:`math-low-rank`: kept as
+        pseudo-samples), the batch's counts and scatters are added, and the
+        operators are rebuilt:
+
+        .. math::
+
+            C_{j,f} \leftarrow \alpha_j' \left(I + \alpha_j' (S_{j,f} + S_{j,f}^{\text{batch}})\right)^{-1},
+            \qquad \alpha_j' = \frac{C}{(m_j + m_j^{\text{batch}})\,\epsilon^2},
+
+        and the same for ``E`` with all samples.  For the first layer this equals
+        the fit on the union of all data seen, to rounding; deeper layers
+        approximate it, since the earlier data's statistics stay those of its
+        features under the earlier layers as they were.  ``history_`` then holds
+        the objective of the accumulated statistics (``"validation_score"`` is
+        dropped).
+
+        With a float ``tau`` the operators ``E_new``, ``C_{j,new}`` of the batch
+        alone are blended in, :math:`E \leftarrow E + \tau (E_{\text{new}} - E)`
+        and the same for every ``C_j`` of a class in the batch (the update of the
+        PyTorch reference implementation); the class shares ``gamma_j`` and
+        ``history_`` are kept.  Do not mix the two rules on one net: after a blend
+        the operators no longer come from counts and scatters.
+
+        In both cases the classifier is refitted from ``final_statistics_`` plus
+        the batch's final features.  A net read by :meth:`load` cannot be
         refined (the file does not hold ``final_statistics_``), and a refined net
         cannot be warm-started.
+
+        References
+        ----------
+        The layer operators refined here are those of the ReduNet paper
+        [ReduNet]_; the blending rule is the paper's reference code's.
+
+        Examples
+        --------
+        The first layer after ``partial_fit`` equals the first layer of a fit on
+        both batches:
+
+        >>> import numpy as np
+        >>> from redunet import ReduNet
+        >>> from redunet.datasets import gaussian_mixture_2d
+        >>> X1, y1 = gaussian_mixture_2d(n_per_class=50, noise=0.1, seed=0)
+        >>> X2, y2 = gaussian_mixture_2d(n_per_class=50, noise=0.1, seed=1)
+        >>> refined = ReduNet(n_layers=1).fit(X1, y1).partial_fit(X2, y2)
+        >>> union = ReduNet(n_layers=1).fit(np.vstack([X1, X2]), np.concatenate([y1, y2]))
+        >>> bool(np.allclose(refined.transform(X1), union.transform(X1)))
+        True
         """
         if not self.__sklearn_is_fitted__():
             return self.fit(X, first_batch_labels(y, classes))
@@ -503,9 +680,41 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
         return V
 
     def transform(self, X):
-        """Features of ``X`` after the last layer, real, in the lifted input's layout.
+        """Features of ``X`` after the last layer.
 
-        A dask array gives a dask array (computed chunk by chunk on the workers).
+        Parameters
+        ----------
+        X : array_like or dask.array.Array
+            Samples to transform, in the layout seen in :meth:`fit`; a dask array
+            must be chunked along samples only.
+
+        Returns
+        -------
+        Z : ndarray or dask.array.Array
+            Real features of unit norm, in the layout of the lifted input:
+            ``(m, d)``, ``(m, C, T)`` or ``(m, C, H, W)``, of the estimator's
+            ``dtype``.  A dask array gives a dask array, computed chunk by chunk
+            on the workers.
+
+        Notes
+        -----
+        New samples go through the same update as the training samples, with the
+        soft membership ``pi_j(z)`` in place of the unknown labels
+        (:ref:`math-membership`, :ref:`math-update`); ``transform`` of the
+        training set reproduces the training features of the construction.  The
+        invariant archs compute on the half spectrum and return the inverse real
+        FFT (:ref:`math-fft`), equivariant to cyclic shifts
+        (:ref:`math-equivariance`).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from redunet import ReduNet
+        >>> from redunet.datasets import gaussian_mixture_2d
+        >>> X, y = gaussian_mixture_2d(n_per_class=50, seed=0)
+        >>> Z = ReduNet(n_layers=20).fit(X, y).transform(X)
+        >>> Z.shape, bool(np.allclose(np.linalg.norm(Z, axis=1), 1.0))
+        ((100, 2), True)
         """
         if is_dask_array(X):
             from ._distributed import map_samples
@@ -519,13 +728,64 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
         return Z
 
     def fit_transform(self, X, y):
-        """``fit(X, y)`` then ``transform(X)``."""
+        """``fit(X, y)`` then ``transform(X)``.
+
+        Parameters
+        ----------
+        X : array_like
+            Training samples in the arch's layout.
+        y : array_like of shape (n_samples,)
+            Labels of any sortable type.
+
+        Returns
+        -------
+        Z : ndarray
+            Features of the training samples after the last layer (see
+            :meth:`transform`).
+
+        Examples
+        --------
+        >>> from redunet import ReduNet, rate_reduction
+        >>> from redunet.datasets import gaussian_mixture_2d
+        >>> X, y = gaussian_mixture_2d(n_per_class=50, seed=0)
+        >>> net = ReduNet(n_layers=10)
+        >>> Z = net.fit_transform(X, y)
+        >>> bool(abs(rate_reduction(Z, y) - net.history_["delta_r"][-1]) < 1e-10)
+        True
+        """
         return self.fit(X, y).transform(X)
 
     def predict(self, X):
-        """Labels of ``X`` by nearest subspace on the final features (spectral for invariant archs).
+        """Labels of ``X`` by the nearest class subspace of the final features.
 
-        A dask array gives a dask array of labels.
+        Parameters
+        ----------
+        X : array_like or dask.array.Array
+            Samples in the layout seen in :meth:`fit`.
+
+        Returns
+        -------
+        labels : ndarray or dask.array.Array of shape (n_samples,)
+            Values from ``classes_``; a dask array gives a dask array of labels.
+
+        Notes
+        -----
+        The nearest-subspace rule of :ref:`math-nearest-subspace` on the final
+        features (``classifier_``); for the invariant archs the class subspaces
+        are those of the whole circulant families, with components pooled across
+        frequencies, and the residuals are computed on the spectral features
+        (:ref:`math-nearest-subspace-invariant`), so a cyclic shift of a sample
+        never changes its label.  Ties are broken deterministically, towards the
+        first class in ``classes_`` (see :class:`NearestSubspace`).
+
+        Examples
+        --------
+        >>> from redunet import ReduNet
+        >>> from redunet.datasets import gaussian_mixture_2d
+        >>> X, y = gaussian_mixture_2d(n_per_class=50, seed=0)
+        >>> net = ReduNet(n_layers=20).fit(X, y)
+        >>> net.predict(X[[0, -1]]).tolist()
+        [0, 1]
         """
         if is_dask_array(X):
             from ._distributed import map_samples
@@ -534,18 +794,123 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
         return self.classes_[self.classifier_.predict_spectral(V)]
 
     def score(self, X, y):
-        """Nearest-subspace accuracy on ``(X, y)``."""
+        """Nearest-subspace accuracy on ``(X, y)``.
+
+        Parameters
+        ----------
+        X : array_like
+            Samples in the layout seen in :meth:`fit`.
+        y : array_like of shape (n_samples,)
+            True labels, among ``classes_``.
+
+        Returns
+        -------
+        float
+            Fraction of samples whose :meth:`predict` equals ``y``.
+
+        Raises
+        ------
+        ValueError
+            If ``y`` has not one label per sample, or holds labels not in
+            ``classes_``.
+
+        Examples
+        --------
+        >>> from redunet import ReduNet
+        >>> from redunet.datasets import gaussian_mixture_2d
+        >>> X, y = gaussian_mixture_2d(n_per_class=50, noise=0.1, seed=0)
+        >>> X_new, y_new = gaussian_mixture_2d(n_per_class=50, noise=0.1, seed=1)
+        >>> ReduNet(n_layers=20).fit(X, y).score(X_new, y_new)
+        1.0
+        """
         return accuracy(self.predict(X), y, self.classes_)
 
     # -- model files ------------------------------------------------------------------------------
     def save(self, path):
-        """Write the fitted model to one file (atomic; checksummed; no pickle). See :mod:`redunet._model_io`."""
+        """Write the fitted model to one file.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Target file (any name; the command line uses ``.rdn``); its folder
+            must exist.  An existing file is replaced.
+
+        Raises
+        ------
+        NotFittedError
+            If the estimator is not fitted.
+        FileNotFoundError
+            If the folder of ``path`` does not exist.
+
+        Notes
+        -----
+        The file holds the parameters, shapes and layout in a JSON header and the
+        arrays (operators stacked across layers, classes, ``history_``'s rates,
+        lift kernels, the classifier's bases) as raw aligned data; nothing is
+        pickled, so loading never executes code.  The header and every array
+        carry a CRC-32 checksum, and the write is atomic (a temporary file
+        renamed over the target).  ``final_statistics_``,
+        ``history_["validation_score"]`` and what a warm start needs are not
+        written.  See :ref:`guide-models`.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> from redunet import ReduNet
+        >>> from redunet.datasets import gaussian_mixture_2d
+        >>> X, y = gaussian_mixture_2d(n_per_class=50, seed=0)
+        >>> net = ReduNet(n_layers=10).fit(X, y)
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     net.save(os.path.join(folder, "model.rdn"))
+        ...     loaded = ReduNet.load(os.path.join(folder, "model.rdn"))
+        >>> bool((loaded.transform(X) == net.transform(X)).all())
+        True
+        """
         from ._model_io import save_model
         self._check_fitted()
         save_model(self, path)
 
     @classmethod
     def load(cls, path, mmap=False):
-        """Read a model written by :meth:`save`; ``mmap=True`` maps the operators from disk."""
+        """Read a model written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Model file.
+        mmap : bool, default=False
+            Map the file (once) instead of reading it into memory; every array is
+            a view of that map, so a model of any depth holds one descriptor.
+
+        Returns
+        -------
+        ReduNet
+            The fitted estimator, equal to the one saved (bit-identical features
+            and predictions).  It cannot be refined by :meth:`partial_fit` nor
+            warm-started, and its ``layer_seconds_`` is empty.
+
+        Raises
+        ------
+        ValueError
+            If the file is damaged (a checksum or the structure does not match),
+            is not a model file, or is of another format version (``.npz`` model
+            files of earlier releases included); the message names the file.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> from redunet import ReduNet
+        >>> from redunet.datasets import gaussian_mixture_2d
+        >>> X, y = gaussian_mixture_2d(n_per_class=50, seed=0)
+        >>> net = ReduNet(n_layers=10).fit(X, y)
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = os.path.join(folder, "model.rdn")
+        ...     net.save(path)
+        ...     loaded = ReduNet.load(path, mmap=True)
+        ...     same = bool((loaded.predict(X) == net.predict(X)).all())
+        ...     del loaded
+        >>> same
+        True
+        """
         from ._model_io import load_model
         return load_model(cls, path, mmap=mmap)
