@@ -69,6 +69,7 @@ def _model_contents(net):
         "layout": layers.layout,
         "n_classes": int(classes.shape[0]),
         "classifier_n_components": net.classifier_.n_components,
+        "classifier_n_components_": int(net.classifier_.n_components_),
     }
     arrays = {"classes": classes}
     arrays.update({f"history.{key}": net.history_[key] for key in HISTORY_KEYS})
@@ -154,5 +155,12 @@ def _rebuild(cls, meta, arrays):
     classifier.classes_ = net.classes_
     classifier.weights_ = arrays["classifier.weights"]
     classifier.bases_ = [arrays[f"classifier.basis{j}"] for j in range(meta["n_classes"])]
+    # What fit derives from the bases: the dimensions kept per class (a weight-2 frequency's
+    # component counts twice in the circulant family) and the number asked for.
+    weights = np.asarray(classifier.weights_, dtype=float)
+    classifier.n_family_components_ = np.array(
+        [int(round(float(weights @ np.count_nonzero(np.abs(basis).sum(axis=1), axis=1))))
+         for basis in classifier.bases_], dtype=int)
+    classifier.n_components_ = int(meta["classifier_n_components_"])
     net.classifier_ = classifier
     return net

@@ -74,6 +74,10 @@ def test_round_trip_is_bit_exact(model, mmap_, tmp_path, request):
                 assert op_a.arrays()[name].dtype == array.dtype
                 np.testing.assert_array_equal(op_a.arrays()[name], array)
     assert _is_mapped(loaded.layers_[-1].expansion.matrix) == mmap_
+    # what the classifier's fit derived is rebuilt from the file
+    assert loaded.classifier_.n_components_ == net.classifier_.n_components_
+    np.testing.assert_array_equal(loaded.classifier_.n_family_components_,
+                                  net.classifier_.n_family_components_)
 
 
 @pytest.mark.parametrize("arch, shape, kwargs, labels", [
