@@ -46,9 +46,10 @@ REPO_DIR = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
 TESTS_DIR = REPO_DIR / "tests"          # tests/naive.py: the plain references
 
-# Benchmark the checkout this file belongs to (children get it through PYTHONPATH).
-for _path in (TESTS_DIR, REPO_DIR):
-    if str(_path) not in sys.path:
+# Benchmark the checkout this file belongs to, or in a child of :func:`measure` the source
+# tree it was asked to run against (named by REDUNET_BENCH_SOURCE).
+for _path in (TESTS_DIR, os.environ.get("REDUNET_BENCH_SOURCE", str(REPO_DIR))):
+    if str(_path) not in sys.path[:1]:
         sys.path.insert(0, str(_path))
 
 __all__ = ["measure", "best_of", "Probe", "MemoryProbe", "machine_info", "write_results",
@@ -241,6 +242,7 @@ def measure(module_file, case, timeout=None, env=None, source=None, **kwargs):
         [str(root), str(BENCH_DIR), str(TESTS_DIR)]
         + [p for p in child_env.get("PYTHONPATH", "").split(os.pathsep) if p])
     child_env.update(_CHILD_ENV)
+    child_env["REDUNET_BENCH_SOURCE"] = str(root)
     child_env.update(env or {})
     with tempfile.TemporaryDirectory(prefix="redunet-bench-") as tmp:
         out_path = os.path.join(tmp, "result.json")

@@ -112,10 +112,8 @@ def case_peaks(probe):
     return out
 
 
-def case_workload(probe, source, name, n_layers):
-    """One workload with the package found first in ``source`` (None: this checkout)."""
-    if source:
-        sys.path.insert(0, source)
+def case_workload(probe, name, n_layers):
+    """One workload, with the package of the source tree :func:`measure` runs it against."""
     import numpy as np
     import redunet
     from redunet import Lift1D, Lift2D, ReduNet
