@@ -29,7 +29,7 @@ from ._layer import apply_layer
 from ._refine import batch_labels, first_batch_labels, refine
 from ._statistics import Statistics, Tally
 from ._streaming import LocalChunks
-from ._warm_start import check_combination, check_same_key, continue_from, warm_key
+from ._warm_start import check_combination, check_same_key, continue_from
 
 __all__ = ["ReduNet"]
 
@@ -453,7 +453,12 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
             else:
                 stage, X, Z = self._begin(X)                 # X validated from here on
             classes, y_index = check_labels(y, X.shape[0])
-        same = None if dask else warm_key(X, y_index, classes, self.get_params(deep=True))
+        # One fingerprint of the data and layer-shaping parameters serves the checkpoint and a
+        # later warm start (a dask fit is hashed only for a checkpoint: it cannot be warm-started).
+        key = None
+        if checkpoint is not None or not dask:
+            key = fingerprint(X, y_index, classes, self.get_params(deep=True))
+        same = None if dask else key
         if warm:
             check_same_key(getattr(self, "_warm_key", None), same)
         held = None
@@ -464,7 +469,6 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
         layers, history = LayerStack(), {"rate": [], "compression": [], "delta_r": []}
         store = restored = None
         if checkpoint is not None:
-            key = fingerprint(X, y_index, classes, self.get_params(deep=True))
             store = Checkpoint(checkpoint, checkpoint_every, key)
             restored = store.restore() if resume else None
         if restored is not None:

@@ -10,34 +10,14 @@ the new ``n_layers`` bit for bit (same backend, same fit arguments, same
 machine).  This works for in-memory and chunked fits alike.
 
 A warm start is refused when the training data or a parameter that shapes the
-layers changed: :func:`warm_key` is a fingerprint of both (see
-:func:`redunet._checkpoint.fingerprint`), recorded by every fit.
+layers changed: every fit records :func:`redunet._checkpoint.fingerprint` of
+both (the one a checkpoint uses; ``warm_start`` and ``n_iter_no_change`` do not
+enter it).
 """
 
-from ._checkpoint import fingerprint
 from ._construction import HISTORY_KEYS
 
-__all__ = ["warm_key", "check_same_key", "continue_from", "check_combination"]
-
-# Parameters a warm start may change (besides those the checkpoint fingerprint ignores).
-_WARM_FREE = ("warm_start", "n_iter_no_change")
-
-
-def warm_key(X, y_index, classes, params):
-    """Fingerprint of the training data and of the parameters that shape the layers.
-
-    Parameters
-    ----------
-    X : array_like
-        Training samples as the fit reads them (validated in memory, or the
-        array given to a chunked fit).
-    y_index : ndarray of int64
-    classes : ndarray
-    params : dict
-        ``get_params(deep=True)`` of the estimator.
-    """
-    return fingerprint(X, y_index, classes,
-                       {k: v for k, v in params.items() if k not in _WARM_FREE})
+__all__ = ["check_same_key", "continue_from", "check_combination"]
 
 
 def check_same_key(previous, current):
