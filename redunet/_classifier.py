@@ -393,7 +393,6 @@ class NearestSubspace(ClassifierMixin, BaseEstimator):
         ...                  clf.residuals_spectral(spectrum(signals))))
         True
         """
-        self._validate_params()
         self._start(V.shape[2], weights, classes)
         for j in range(classes.shape[0]):
             columns = V[:, y_index == j].swapaxes(-1, -2)          # (F, C, m_j)
