@@ -30,9 +30,7 @@ from . import _kernels
 from ._config import SMALL_FEATURES, SMALL_RANK, resolve_backend
 from ._parallel import split_map
 from ._objective import half_mean_logdet
-from ._operators import (SCATTER_KERNEL_CHANNELS, FactorizationError,
-                        build_operator, build_operator_from_scatter, class_scatters, flush_tiny,
-                        prefers_low_rank)
+from ._operators import FactorizationError, build_operator, flush_tiny
 from ._spectrum import normalize, sq_magnitude, weighted_sq_norms
 
 __all__ = ["Layer", "build_layer", "apply_layer", "group_rows", "assemble_layer",
@@ -102,27 +100,12 @@ def build_layer(V, groups, weights, eps, backend=None, describe=None):
         ``R`` and ``Rc`` of the input features (:ref:`math-objective`), computed
         from the same factorizations.
     """
-    n_freq, m, C = V.shape
-    counts = np.array([rows.shape[0] for rows in groups])
-    # Dense operators come from scatter matrices; with the compiled kernel, those of every
-    # class in one pass over V (and E's as their sum).
-    from_scatter = [n > 0 and not prefers_low_rank(int(n), C) for n in counts]
-    scatters = None
-    if (resolve_backend(backend) == "numba" and C <= SCATTER_KERNEL_CHANNELS and all(from_scatter)
-            and not prefers_low_rank(m, C)):
-        y_index = np.empty(m, dtype=np.int64)
-        for j, rows in enumerate(groups):
-            y_index[rows] = j
-        scatters = class_scatters(V, y_index, len(groups), backend)
-
     def make(class_index, alpha):
-        if scatters is not None:
-            S = scatters.sum(axis=0) if class_index is None else scatters[class_index]
-            return build_operator_from_scatter(S, alpha, backend)
         B = V if class_index is None else V[:, groups[class_index]]
         return build_operator(B, alpha, backend=backend)
 
-    return assemble_layer(make, counts, C, weights, eps, describe)
+    counts = np.array([rows.shape[0] for rows in groups])
+    return assemble_layer(make, counts, V.shape[2], weights, eps, describe)
 
 
 def assemble_layer(make, counts, n_channels, weights, eps, describe=None):

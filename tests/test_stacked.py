@@ -7,7 +7,9 @@ import pytest
 import naive
 from conftest import labels_for
 from redunet import _kernels
+from redunet._construction import layer_from_statistics
 from redunet._layer import apply_layer, build_layer, group_rows, stacked_operators
+from redunet._statistics import Tally
 from redunet._operators import build_operator, class_scatters
 
 
@@ -177,7 +179,9 @@ def test_layer_from_class_scatters_equals_layer_from_samples(F, counts, C, rng):
     y = labels_for(counts)
     V, weights = _spectra(rng, F, len(y), C, F > 1)
     groups = group_rows(y, len(counts))
-    fast = build_layer(V, groups, weights, 0.1, backend="numba")
+    # the fit's path: all class scatters in one compiled pass (Tally), operators from them
+    tally = Tally(y, len(counts), F, C, np.iscomplexobj(V), "numba")
+    fast = layer_from_statistics(tally.of(V, 0), weights, 0.1, "numba")
     plain = build_layer(V, groups, weights, 0.1, backend="numpy")
     assert fast[1] == pytest.approx(plain[1], abs=1e-12)
     assert fast[2] == pytest.approx(plain[2], abs=1e-12)
