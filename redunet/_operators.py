@@ -174,7 +174,8 @@ def class_scatters(V, y_index, n_classes, backend=None):
     n_classes : int
     backend : {"numba", "numpy"} or None
         The compiled kernel makes one pass over ``V`` (few channels); otherwise
-        one product per class on its gathered samples.
+        one product per class on its gathered samples, blocks of frequencies in
+        parallel threads.
 
     Returns
     -------
@@ -194,10 +195,14 @@ def class_scatters(V, y_index, n_classes, backend=None):
         bounds = np.searchsorted(y_index[order], np.arange(n_classes + 1))
         return _kernels.class_scatters(V, order, bounds)
     out = np.zeros((n_classes, n_freq, C, C), dtype=V.dtype)
-    for j in range(n_classes):
-        rows = np.flatnonzero(y_index == j)
-        if rows.size:
-            out[j] = scatter(V[:, rows])
+    groups = [(j, rows) for j in range(n_classes)
+              for rows in [np.flatnonzero(y_index == j)] if rows.size]
+
+    def block(frequencies):                 # frequencies are independent: parallel threads
+        for j, rows in groups:
+            out[j, frequencies] = scatter(V[frequencies][:, rows])
+
+    split_map(block, n_freq, m * C * C)
     return out
 
 

@@ -16,11 +16,9 @@ have fewer than ``0.41 C`` samples.
 import numpy as np
 
 from . import _kernels
-from ._parallel import split_map
 from ._layer import is_small_vector
 from ._objective import half_mean_logdet
-from ._operators import (SCATTER_KERNEL_CHANNELS, class_scatters, factorize, factorize_scatter,
-                        prefers_low_rank, scatter)
+from ._operators import class_scatters, factorize, factorize_scatter, prefers_low_rank
 
 __all__ = ["Statistics", "Tally"]
 
@@ -45,19 +43,11 @@ class Statistics:
         self.samples = samples if samples is not None else {}
 
     @classmethod
-    def of(cls, V, y_index, n_classes):
-        """Scatters of one chunk: features ``V`` (F, n, C) with class indices ``y_index``."""
-        n_freq, n, C = V.shape
-        scatters = np.zeros((n_classes, n_freq, C, C), dtype=V.dtype)
-        groups = [(j, rows) for j in range(n_classes)
-                  for rows in [np.flatnonzero(y_index == j)] if rows.size]
-
-        def block(frequencies):             # frequencies are independent: parallel threads
-            for j, rows in groups:
-                scatters[j, frequencies] = scatter(V[frequencies][:, rows])
-
-        split_map(block, n_freq, n * C * C)
-        return cls(scatters, np.bincount(y_index, minlength=n_classes).astype(np.int64))
+    def of(cls, V, y_index, n_classes, backend=None):
+        """Scatters of one chunk: features ``V`` (F, n, C) with class indices ``y_index``
+        (:func:`redunet._operators.class_scatters`)."""
+        return cls(class_scatters(V, y_index, n_classes, backend),
+                   np.bincount(y_index, minlength=n_classes).astype(np.int64))
 
     def __add__(self, other):
         samples = {group: list(pieces) for group, pieces in self.samples.items()}
@@ -143,8 +133,7 @@ class Tally:
         if prefers_low_rank(self.y_index.shape[0], n_channels):
             self.groups.append(None)
         self.small = is_small_vector(n_frequencies, n_channels, complex_, backend)
-        # few channels: all class scatters in one compiled pass over the chunk
-        self.one_pass = backend == "numba" and n_channels <= SCATTER_KERNEL_CHANNELS
+        self.backend = backend
         self._chunks = {}        # (start, n) -> labels and class counts of a chunk
 
     def of(self, V, start):
@@ -158,10 +147,9 @@ class Tally:
             scatters = _kernels.small_vector_scatters(np.ascontiguousarray(V[0]), labels,
                                                       self.n_classes)[:, None]
             stats = Statistics(scatters, counts.copy())
-        elif self.one_pass:
-            stats = Statistics(class_scatters(V, labels, self.n_classes, "numba"), counts.copy())
         else:
-            stats = Statistics.of(V, labels, self.n_classes)
+            stats = Statistics(class_scatters(V, labels, self.n_classes, self.backend),
+                               counts.copy())
         for group in self.groups:
             rows = np.arange(n) if group is None else np.flatnonzero(labels == group)
             if rows.size:
