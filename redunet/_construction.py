@@ -218,6 +218,8 @@ def construct(executor, layers, history, n_layers, weights, eps, backend, classi
         Statistics of the final training features.
     """
     stats = executor.statistics()
+    if hasattr(layers, "reserve"):
+        layers.reserve(n_layers)
     clock = time.perf_counter()
     while len(layers) < n_layers:
         index = len(layers)

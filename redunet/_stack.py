@@ -104,6 +104,7 @@ class LayerStack:
         self._head, self._n_head = {}, 0        # first layers, from external arrays
         self._tail, self._n_tail = {}, 0        # later layers, in growable buffers
         self._capacity = 0
+        self._expected = 0                      # total layers announced by reserve()
 
     def _set_layout(self, layout):
         self.layout = layout
@@ -141,11 +142,23 @@ class LayerStack:
                 f"Cannot append to a LayerStack a layer of structure {layer_layout(layer)}; "
                 f"every layer of the stack has the structure {self.layout}.")
         if self._n_tail == self._capacity:
-            self._grow(max(16, 2 * self._capacity))
+            self._grow(max(16, 2 * self._capacity, self._expected - self._n_head))
         row = self._n_tail
         for name, array in zip(self._names, arrays):
             self._tail[name][row] = array
         self._n_tail += 1
+
+    def reserve(self, n_layers):
+        """Announce that the stack will hold up to ``n_layers`` layers in all.
+
+        The buffers of later layers are then allocated once, at their full size
+        (untouched pages of a build that stops early cost no memory), instead of
+        being copied at every doubling.
+        """
+        self._expected = int(n_layers)
+        if self.layout is not None and self._n_tail and \
+                self._expected - self._n_head > self._capacity:
+            self._grow(self._expected - self._n_head)
 
     def _grow(self, capacity):
         tail = {}
