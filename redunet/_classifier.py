@@ -63,7 +63,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._validation import CONSTRAINTS, InputError, check_array, check_labels
-from ._spectrum import weighted_sq_norms
+from ._parallel import single_threaded_blas, split_map
+from ._spectrum import sq_magnitude, weighted_sq_norms
 
 __all__ = ["NearestSubspace"]
 
@@ -524,14 +525,28 @@ class NearestSubspace(ClassifierMixin, BaseEstimator):
         """
         self._check_fitted()
         w = self.weights_.astype(V.real.dtype)
-        total = weighted_sq_norms(V, w)
+        # The kept directions of all classes, frequency by frequency: one product per frequency
+        # where some class keeps a direction, whatever the class.
+        directions = []
+        for f in range(V.shape[0]):
+            columns = [(U[f][:, np.any(U[f] != 0, axis=0)], j) for j, U in enumerate(self.bases_)]
+            owners = np.concatenate([np.full(c.shape[1], j) for c, j in columns])
+            if owners.size:
+                one_hot = (owners[:, None] == np.arange(len(self.bases_))).astype(w.dtype)
+                directions.append((f, np.concatenate([c for c, _ in columns], axis=1).conj(),
+                                   w[f] * one_hot))
         out = np.empty((V.shape[1], len(self.bases_)))
-        for j, U in enumerate(self.bases_):
-            # only the frequencies where the class keeps a direction contribute
-            active = np.flatnonzero(np.any(U != 0, axis=(1, 2)))
-            coefficients = np.matmul(V[active], U[active].conj())
-            kept = weighted_sq_norms(coefficients, w[active])
-            out[:, j] = np.maximum(total - kept, 0.0)
+
+        def block(samples):
+            part = V[:, samples]
+            kept = np.zeros((part.shape[1], len(self.bases_)), dtype=w.dtype)
+            for f, columns, weighted_owner in directions:
+                kept += sq_magnitude(part[f] @ columns) @ weighted_owner
+            out[samples] = np.maximum(weighted_sq_norms(part, w)[:, None] - kept, 0.0)
+
+        width = sum(columns.shape[1] for _, columns, _ in directions)
+        with single_threaded_blas():
+            split_map(block, V.shape[1], V.shape[2] * (width + V.shape[0]))
         return out
 
     def predict_spectral(self, V):

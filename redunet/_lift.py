@@ -18,6 +18,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._config import CHUNK_BYTES, LIFT_MAX_CHUNK, fft_workers
+from ._parallel import single_threaded_blas
 from ._validation import CONSTRAINTS, InputError, check_array
 
 __all__ = ["Lift1D", "Lift2D"]
@@ -175,14 +176,15 @@ class _BaseLift(TransformerMixin, BaseEstimator):
         out = np.empty((n_samples, n_out) + size, dtype=X.dtype)
         per_sample = (self.in_channels_ + 2 * n_out) * n_freq * khat.itemsize
         chunk = int(np.clip(CHUNK_BYTES // per_sample, 1, LIFT_MAX_CHUNK))
-        for start in range(0, n_samples, chunk):
-            block = X[start:start + chunk]
-            b = block.shape[0]
-            xhat = scipy.fft.rfftn(block, axes=axes, norm="backward", workers=workers)
-            xhat = xhat.reshape(b, self.in_channels_, n_freq).transpose(2, 0, 1)
-            yhat = np.matmul(xhat, kmat).transpose(1, 2, 0).reshape((b, n_out) + half)
-            out[start:start + b] = scipy.fft.irfftn(yhat, s=size, axes=axes, norm="backward",
-                                                    workers=workers)
+        with single_threaded_blas():          # many small products: see redunet._parallel
+            for start in range(0, n_samples, chunk):
+                block = X[start:start + chunk]
+                b = block.shape[0]
+                xhat = scipy.fft.rfftn(block, axes=axes, norm="backward", workers=workers)
+                xhat = xhat.reshape(b, self.in_channels_, n_freq).transpose(2, 0, 1)
+                yhat = np.matmul(xhat, kmat).transpose(1, 2, 0).reshape((b, n_out) + half)
+                out[start:start + b] = scipy.fft.irfftn(yhat, s=size, axes=axes,
+                                                        norm="backward", workers=workers)
         if self.relu:
             np.maximum(out, 0, out=out)
         return out

