@@ -43,8 +43,8 @@ import numpy as np
 
 from ._validation import InputError, InputTypeError
 
-__all__ = ["write_arrays", "read_arrays", "encode_arrays", "overwrite", "SIGNATURE", "ALIGNMENT",
-           "damaged_file"]
+__all__ = ["write_arrays", "read_arrays", "overwrite", "overwrite_streamed", "write_at",
+           "SIGNATURE", "ALIGNMENT", "damaged_file"]
 
 SIGNATURE = b"\x93RDNARR\n"
 ALIGNMENT = 64
@@ -113,8 +113,8 @@ def write_arrays(path, meta, arrays, sync=True, atomic=True):
         sync_folder(folder)
 
 
-def _encode(meta, arrays):
-    """Header bytes, ``(position, raw bytes)`` of every array, and the file size."""
+def _entries(arrays):
+    """Header entries and raw bytes of ``arrays``, and the data section's length."""
     entries, raws, offset = [], [], 0
     for name, array in arrays.items():
         array = np.asarray(array)
@@ -127,17 +127,26 @@ def _encode(meta, arrays):
         raws.append(raw)
         offset = _aligned(offset + raw.size)
     end = entries[-1]["offset"] + raws[-1].size if entries else 0
+    return entries, raws, end
+
+
+def _prefix(meta, entries, room=None):
+    """Signature, header length, JSON header (padded with spaces to ``room`` bytes) and its
+    CRC-32."""
     header = json.dumps({"meta": meta, "arrays": entries}).encode()
+    if room is not None:
+        header += b" " * (room - len(header))
     prefix = SIGNATURE + struct.pack("<Q", len(header)) + header
-    prefix += struct.pack("<I", zlib.crc32(prefix))
+    return prefix + struct.pack("<I", zlib.crc32(prefix))
+
+
+def _encode(meta, arrays):
+    """Header bytes, ``(position, raw bytes)`` of every array, and the file size."""
+    entries, raws, end = _entries(arrays)
+    prefix = _prefix(meta, entries)
     start = _aligned(len(prefix))
     size = start + end if entries else len(prefix)
     return prefix, [(start + e["offset"], raw) for e, raw in zip(entries, raws)], size
-
-
-def encode_arrays(meta, arrays):
-    """The whole content of the file :func:`write_arrays` writes, as bytes."""
-    return _join_pieces(*_encode(meta, arrays))
 
 
 def _join_pieces(prefix, pieces, size):
@@ -160,6 +169,86 @@ def overwrite(fd, data, old_size=None):
         offset += os.pwrite(fd, view[offset:], offset)
     if (os.fstat(fd).st_size if old_size is None else old_size) > len(data):
         os.ftruncate(fd, len(data))
+
+
+def write_at(fd, data, position):
+    """Write all of ``data`` (bytes-like) into the open file ``fd`` at ``position``."""
+    view, done = memoryview(data), 0
+    while done < len(view):
+        done += os.pwrite(fd, view[done:], position + done)
+
+
+def overwrite_streamed(fd, meta, arrays, name, pieces, old_size=None):
+    """Write a file like :func:`write_arrays` at the start of the open file ``fd``, with a last
+    array ``name`` streamed from ``pieces`` (cutting what followed it); returns the file size.
+
+    The last array is the concatenation of ``pieces`` (arrays of one dtype and one shape
+    after the first axis) along the first axis; only one piece is in memory at a time.  Its
+    checksum and length are known once it is written, so the header is written last, into
+    room reserved for its longest form (JSON allows the trailing spaces that pad it).
+
+    Parameters
+    ----------
+    fd : int
+        Descriptor of a file open for writing.
+    meta, arrays
+        As in :func:`write_arrays` (``arrays`` in memory, written before the streamed one).
+    name : str
+        Name of the streamed array.
+    pieces : iterable of ndarray
+        At least one piece.
+    old_size : int or None
+        The file's size, if known (spares a system call).
+    """
+    pieces = iter(pieces)
+    first = np.asarray(next(pieces))
+    dtype, row_shape = first.dtype, first.shape[1:]
+    if dtype.kind not in _ALLOWED_KINDS:
+        raise InputTypeError(f"Cannot save array {name!r} of dtype {dtype} without pickle; "
+                             "use booleans, numbers or strings.")
+    entries, raws, end = _entries(arrays)
+    offset = _aligned(end)
+
+    def entry(rows, crc):
+        return {"name": name, "dtype": dtype.str, "shape": [rows, *row_shape], "offset": offset,
+                "crc32": crc}
+
+    # Room for the longest header: the largest row count and checksum.
+    room = len(_prefix(meta, entries + [entry(2**63 - 1, 2**32 - 1)])) - len(SIGNATURE) - 12
+    start = _aligned(len(SIGNATURE) + 8 + room + 4)
+    # The in-memory arrays, and zeros for the padding around them (the file may hold old bytes).
+    position = len(SIGNATURE) + 8 + room + 4
+    for e, raw in zip(entries, raws):
+        write_at(fd, bytes(start + e["offset"] - position), position)
+        write_at(fd, raw, start + e["offset"])
+        position = start + e["offset"] + raw.size
+    write_at(fd, bytes(start + offset - position), position)
+    position, rows, crc = start + offset, 0, 0
+    pieces, first = _chain(first, pieces), None
+    for piece in pieces:
+        piece = np.asarray(piece)
+        if piece.dtype != dtype or piece.shape[1:] != row_shape:
+            raise ValueError(f"Expected pieces of array {name!r} of dtype {dtype} and shape "
+                             f"(n, {', '.join(map(str, row_shape))}). Got dtype {piece.dtype}, "
+                             f"shape {piece.shape} instead.")
+        raw = _raw(piece)
+        crc = zlib.crc32(raw, crc)
+        write_at(fd, raw, position)
+        position += raw.size
+        rows += piece.shape[0]
+    # Written last: a file cut short before this point fails its header checksum.
+    write_at(fd, _prefix(meta, entries + [entry(rows, crc)], room), 0)
+    if (os.fstat(fd).st_size if old_size is None else old_size) > position:
+        os.ftruncate(fd, position)
+    return position
+
+
+def _chain(first, rest):
+    """``first``, then the items of ``rest``, keeping no reference to an item once passed on."""
+    held = [first]
+    del first
+    yield held.pop()
+    yield from rest
 
 
 def _overwrite(path, prefix, pieces, size, sync):

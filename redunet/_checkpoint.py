@@ -14,7 +14,9 @@ A checkpoint is a folder:
   sequence number, the committed number of rows of every append-only file
   with a running CRC-32 of those rows, the layer layout, the fingerprint of
   the data and parameters, the current training features and the lift
-  kernels.  Each is overwritten in place: on ext4 a rename over an existing
+  kernels.  The features are streamed chunk by chunk (the header, with their
+  checksum, is written last), so a fit on data larger than memory writes its
+  state without holding it, and a resume maps it back.  Each is overwritten in place: on ext4 a rename over an existing
   file forces its data to disk, which costs more than a checkpoint of small
   layers;
 * ``synced0.rdn``, ``synced1.rdn`` -- the last states known to be on disk
@@ -47,7 +49,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from ._validation import InputError
-from ._arrayfile import damaged_file, encode_arrays, overwrite, read_arrays, sync_folder
+from ._arrayfile import damaged_file, overwrite_streamed, read_arrays, sync_folder, write_at
 from ._stack import LayerStack, layer_layout
 
 __all__ = ["Checkpoint", "committed_layers", "fingerprint"]
@@ -58,6 +60,8 @@ _FREE_PARAMS = ("n_layers", "verbose", "tol", "patience", "n_components", "backe
 _FORMAT = "redunet-checkpoint"
 _VERSION = 2
 _HISTORY_KEYS = ("rate", "compression", "delta_r")
+# Bytes per read and write when a state slot is copied to a synced slot.
+_COPY_BYTES = 16 * 2**20
 _WHAT = "checkpoint file"
 _RECORD_ALIGNMENT = 16
 _SLOTS = ("state0.rdn", "state1.rdn", "synced0.rdn", "synced1.rdn")
@@ -96,7 +100,7 @@ def committed_layers(folder):
         if not os.path.exists(path):
             continue
         try:
-            meta, _ = read_arrays(path, mmap=False, what=_WHAT)
+            meta, _ = read_arrays(path, mmap=True, what=_WHAT)
             if meta.get("format") == _FORMAT and meta.get("version") == _VERSION:
                 best = max(best, (int(meta["seq"]), int(meta["layers"][0])))
         except (ValueError, KeyError, TypeError, IndexError):
@@ -235,16 +239,32 @@ class Checkpoint:
     def __del__(self):
         self.close()
 
-    def _write_slot(self, name, data, sync):
-        """Overwrite the state slot ``name`` in place with ``data``."""
+    def _slot(self, name):
+        """Open descriptor of the state slot ``name`` (kept open between checkpoints)."""
         if name not in self._slots:
-            fd = os.open(self._path(name), os.O_WRONLY | os.O_CREAT, 0o644)
+            fd = os.open(self._path(name), os.O_RDWR | os.O_CREAT, 0o644)
             self._slots[name] = [fd, os.fstat(fd).st_size]
-        fd, size = self._slots[name]
-        overwrite(fd, data, size)
-        self._slots[name][1] = len(data)
-        if sync:
-            os.fsync(fd)
+        return self._slots[name][0]
+
+    def _write_slot(self, name, meta, arrays, features):
+        """Overwrite the state slot ``name`` in place, the features streamed chunk by chunk."""
+        fd = self._slot(name)
+        self._slots[name][1] = overwrite_streamed(fd, meta, arrays, "features", features,
+                                                  self._slots[name][1])
+
+    def _copy_slot(self, source, target):
+        """Overwrite the slot ``target`` with the bytes of the slot ``source``, and flush it to
+        disk (in pieces: the state may be larger than memory)."""
+        src, dst = self._slot(source), self._slot(target)
+        size, done = self._slots[source][1], 0
+        while done < size:
+            piece = os.pread(src, min(_COPY_BYTES, size - done), done)
+            write_at(dst, piece, done)
+            done += len(piece)
+        if self._slots[target][1] > size:
+            os.ftruncate(dst, size)
+        self._slots[target][1] = size
+        os.fsync(dst)
 
     def _path(self, name):
         return os.path.join(self.folder, name)
@@ -339,19 +359,17 @@ class Checkpoint:
         durable = time.monotonic() - self._last_sync >= self.sync_seconds
         if durable:
             self._records.sync()
-        chunks = [np.asarray(chunk).transpose(1, 0, 2) for chunk in features]
-        arrays = {"features": chunks[0] if len(chunks) == 1 else np.concatenate(chunks)}
-        if lift_kernels is not None:
-            arrays["lift_kernels"] = lift_kernels
+        # Sample-major features, streamed chunk by chunk (never all in memory at once).
+        rows = (np.asarray(chunk).transpose(1, 0, 2) for chunk in features)
+        arrays = {} if lift_kernels is None else {"lift_kernels": lift_kernels}
         self._seq += 1
         meta = {"format": _FORMAT, "version": _VERSION, "key": self.key, "seq": self._seq,
                 "layout": self._layout,
                 "record_bytes": self._records.row_shape[0],
                 "layers": [self._records.rows, self._records.crc]}
-        data = encode_arrays(meta, arrays)
-        self._write_slot(_SLOTS[self._seq % 2], data, sync=False)
+        self._write_slot(_SLOTS[self._seq % 2], meta, arrays, rows)
         if durable:
-            self._write_slot(_SLOTS[2 + self._n_synced % 2], data, sync=True)
+            self._copy_slot(_SLOTS[self._seq % 2], _SLOTS[2 + self._n_synced % 2])
             sync_folder(self.folder)
             self._n_synced += 1
             self._last_sync = time.monotonic()
@@ -368,8 +386,9 @@ class Checkpoint:
             ``layers`` (a :class:`LayerStack` served from memory maps of the
             files), ``history`` (dict of lists, one entry per layer: the
             objective of its input), ``features`` (ndarray of shape
-            ``(m, F, C)``, sample-major, in memory) and ``lift_kernels``
-            (ndarray or None).
+            ``(m, F, C)``, sample-major, memory-mapped from the state file:
+            read it before the next :meth:`write`, which may rewrite that file)
+            and ``lift_kernels`` (ndarray or None).
 
         Raises
         ------
@@ -383,7 +402,7 @@ class Checkpoint:
             if not os.path.exists(path):
                 continue
             try:
-                meta, arrays = read_arrays(path, mmap=False, what=_WHAT)
+                meta, arrays = read_arrays(path, mmap=True, what=_WHAT)
                 if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
                     raise damaged_file(_WHAT, path, "it is not a redunet checkpoint state")
                 if meta.get("version") != _VERSION:

@@ -481,6 +481,7 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
         try:
             if restored is not None:
                 executor.load(restored.features)
+                restored.features = None     # a map of a state slot the next checkpoint rewrites
             seconds = []
             with single_threaded_blas():
                 if warm:

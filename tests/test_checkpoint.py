@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from redunet import Lift1D, ReduNet
+from redunet._arrayfile import read_arrays
 from redunet._checkpoint import Checkpoint
 from redunet.datasets import gaussian_mixture_2d, gaussian_mixture_3d
 from redunet._stack import LayerStack
@@ -79,12 +80,12 @@ def test_build_killed_inside_a_checkpoint_discards_the_partial_one(tmp_path):
         from redunet import ReduNet
         from redunet.datasets import gaussian_mixture_3d
         calls = []
-        def encode_arrays(*args, **kwargs):
+        def overwrite_streamed(*args, **kwargs):
             calls.append(1)
             if len(calls) == 5:
                 os.kill(os.getpid(), signal.SIGKILL)
             return original(*args, **kwargs)
-        original, ck.encode_arrays = ck.encode_arrays, encode_arrays
+        original, ck.overwrite_streamed = ck.overwrite_streamed, overwrite_streamed
         X, y = gaussian_mixture_3d(n_per_class=30, seed=1)
         ReduNet(n_layers=200).fit(X, y, checkpoint={str(folder)!r}, checkpoint_every=10)
     """)
@@ -99,6 +100,66 @@ def test_build_killed_inside_a_checkpoint_discards_the_partial_one(tmp_path):
     del state, store
     resumed = ReduNet(n_layers=200).fit(X, y, checkpoint=folder, checkpoint_every=10, resume=True)
     _same_model(resumed, ReduNet(n_layers=200).fit(X, y), X)
+
+
+def test_build_killed_while_streaming_the_state_resumes_from_the_other_slot(tmp_path):
+    # A chunked build killed after the 2nd chunk of the 4th state's features reached the file
+    # (its header not yet written): that slot is damaged, the 3rd state is restored.
+    folder = tmp_path / "ckpt"
+    child = _child(f"""
+        import os, signal
+        import redunet._checkpoint as ck
+        from redunet import ReduNet
+        from redunet.datasets import gaussian_mixture_3d
+        calls = []
+        def overwrite_streamed(fd, meta, arrays, name, pieces, old_size=None):
+            calls.append(1)
+            def watched():
+                for count, piece in enumerate(pieces):
+                    if len(calls) == 4 and count == 2:
+                        os.kill(os.getpid(), signal.SIGKILL)
+                    yield piece
+            return original(fd, meta, arrays, name, watched(), old_size)
+        original, ck.overwrite_streamed = ck.overwrite_streamed, overwrite_streamed
+        X, y = gaussian_mixture_3d(n_per_class=30, seed=1)
+        ReduNet(n_layers=200).fit(X, y, chunk_size=20, checkpoint={str(folder)!r},
+                                  checkpoint_every=10)
+    """)
+    assert child.wait(timeout=120) == -signal.SIGKILL
+    X, y = gaussian_mixture_3d(n_per_class=30, seed=1)
+    with pytest.raises(ValueError, match="checksum"):
+        read_arrays(folder / "state0.rdn")            # the 4th state went to slot 0
+    state = Checkpoint(folder, 10, _key(X, y, ReduNet(n_layers=200))).restore()
+    assert len(state.layers) == 30 and state.features.shape == (90, 1, 3)
+    del state
+    resumed = ReduNet(n_layers=200).fit(X, y, chunk_size=20, checkpoint=folder,
+                                        checkpoint_every=10, resume=True)
+    _same_model(resumed, ReduNet(n_layers=200).fit(X, y, chunk_size=20), X)
+
+
+def test_state_write_streams_the_features(tmp_path):
+    # 32 MB of features in 16 chunks made on the fly: the write holds about one chunk.
+    import tracemalloc
+    from redunet._arrayfile import overwrite_streamed
+    n_chunks, shape = 16, (1024, 16, 16)                 # 2 MB per chunk of float64
+
+    def chunks():
+        for k in range(n_chunks):
+            yield np.full(shape, float(k))
+
+    fd = os.open(tmp_path / "state", os.O_RDWR | os.O_CREAT)
+    try:
+        tracemalloc.start()
+        overwrite_streamed(fd, {"k": 1}, {"lift": np.ones(3)}, "features", chunks())
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    finally:
+        os.close(fd)
+    assert peak < 4 * 2**21, f"peak {peak / 2**20:.1f} MB while writing 32 MB"
+    meta, arrays = read_arrays(tmp_path / "state", mmap=True)
+    assert meta == {"k": 1} and arrays["features"].shape == (n_chunks * shape[0],) + shape[1:]
+    np.testing.assert_array_equal(arrays["features"][::shape[0], 0, 0], np.arange(n_chunks))
+    np.testing.assert_array_equal(arrays["lift"], np.ones(3))
 
 
 def _key(X, y, net):
