@@ -132,7 +132,7 @@ def small_vector_operators(scatters, counts, eps):
         L = np.linalg.cholesky(A)
         logdet = 0.0
         for a in range(d):
-            if not L[a, a] > 0.0:          # also catches NaN
+            if not 0.0 < L[a, a] < np.inf:     # also catches NaN and overflow
                 raise np.linalg.LinAlgError("Matrix is not positive definite")
             logdet += 2.0 * np.log(L[a, a])
         logdets[j] = logdet

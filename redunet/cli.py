@@ -12,7 +12,8 @@ A 2000-layer net on the 2D Gaussian mixture, saved to a model file::
 
 Errors of the user (bad arguments, unreadable or damaged files, invalid data, a
 missing optional dependency) end the program with exit status 2 and one line
-``redunet: error: ...`` on standard error.  Any other exception is an error of
+``redunet: error: ...`` on standard error; so does a failed factorization (eps far
+too small, or non-finite features).  Any other exception is an error of
 redunet itself: it propagates with its traceback (exit status 1).
 """
 
@@ -339,15 +340,19 @@ def main(argv=None):
         (one line on standard error): bad arguments, an input the library's checks
         refuse (:class:`~redunet._validation.InputError` and scikit-learn's
         ``InvalidParameterError``), a file that cannot be opened (``OSError``), a
-        missing optional dependency.
+        missing optional dependency, a failed factorization (non-finite
+        features, or ``eps`` far too small; the message names the layer, the
+        operator and the frequency).
 
     Raises
     ------
     Exception
         Any other exception, an error of redunet itself, with its traceback.
     """
+    from ._operators import FactorizationError
     from ._validation import InvalidParameterError
-    user_errors = (InputError, InvalidParameterError, MissingDependencyError, OSError)
+    user_errors = (InputError, InvalidParameterError, MissingDependencyError, OSError,
+                   FactorizationError)
     parser = _parser()
     try:
         args = parser.parse_args(argv)

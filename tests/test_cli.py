@@ -91,6 +91,8 @@ def test_build_and_evaluate_npz_data_with_string_labels(tmp_path, capsys):
     (["build", "--dtype", "float16"], "invalid choice: 'float16'"),
     (["evaluate"], "required: MODEL"),
     (["experiment", "gaussian", "--dim", "4"], "invalid choice: 4"),
+    # alpha = d / (m eps) overflows: the factorization fails and names where
+    (["build", "--layers", "3", "--eps", "1e-320", "--quiet"], "Cholesky factorization failed"),
 ])
 def test_bad_arguments_exit_2_with_one_line(capsys, argv, fragment):
     assert main(argv) == 2
