@@ -140,8 +140,8 @@ def layer_from_statistics(stats, weights, eps, backend, describe=None):
     layer : Layer
     rate, compression : float
     """
-    if not stats.samples and is_small_vector(stats.scatters.shape[1], stats.n_channels,
-                                             stats.scatters.dtype.kind == "c", backend):
+    if not stats.samples and is_small_vector(stats.n_frequencies, stats.n_channels,
+                                             stats.dtype.kind == "c", backend):
         small = _small_layer(stats, eps)
         if small is not None:
             return small

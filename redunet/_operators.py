@@ -24,12 +24,12 @@ The same Cholesky factors give the log-determinants of the objective:
 import numpy as np
 
 from . import _kernels
-from ._config import SMALL_RANK, resolve_backend
-from ._parallel import split_map
+from ._config import SMALL_RANK, SPLIT_MIN_WORK, resolve_backend
+from ._parallel import n_threads, split_map
 from ._spectrum import sq_magnitude
 
 __all__ = ["DenseOperator", "LowRankOperator", "factorize", "build_operator",
-           "FactorizationError", "class_scatters"]
+           "FactorizationError", "class_scatters", "whole_scatter"]
 
 
 class FactorizationError(np.linalg.LinAlgError):
@@ -146,23 +146,66 @@ def factorize(B, alpha, low_rank=None):
 def scatter(B):
     """``S_f = sum_i v_i(f) v_i(f)^H = B[f]^T conj(B[f])`` for every frequency, ``(F, C, C)``.
 
-    A single real frequency (the vector arch) uses the symmetric rank-k update
-    ``syrk``: half the multiply-adds of a general product.
+    A single real frequency (the vector arch) is one general product made
+    exactly symmetric (see :func:`_real_scatter`).
     """
-    if B.shape[0] == 1 and B.dtype.kind == "f" and B.shape[-1] >= 32:
-        from scipy.linalg import blas
-
-        syrk, = blas.get_blas_funcs(("syrk",), (B,))
-        upper = syrk(1.0, B[0], trans=1)              # upper triangle of B^T B
-        return (np.triu(upper) + np.triu(upper, 1).T)[None]
+    if B.shape[0] == 1 and B.dtype.kind == "f":
+        return _real_scatter(B[0])[None]
     return np.matmul(B.swapaxes(-1, -2), B.conj())
+
+
+def _real_scatter(X):
+    """``X^T X`` of a real ``(n, C)`` block, exactly symmetric.
+
+    A general product of the whole square runs faster than the symmetric
+    rank-k update (``syrk``) of half of it in OpenBLAS; its two halves may
+    differ in the last bit, so the result is the mean of it and its transpose.
+    """
+    product = X.T @ X
+    out = np.add(product, product.T)
+    out *= 0.5
+    return out
+
+
+def whole_scatter(V):
+    """Scatter of all the samples of ``V`` (F, m, C), ``(F, C, C)``, in parallel threads.
+
+    Blocks of frequencies run in parallel threads; a single real frequency (the
+    vector arch) is split into blocks of samples whose products are summed.
+    """
+    n_freq, m, C = V.shape
+    if n_freq == 1 and V.dtype.kind == "f":
+        X = V[0]
+        workers = min(n_threads(), max(m, 1))
+        if workers < 2 or m * C * C < SPLIT_MIN_WORK:
+            return _real_scatter(X)[None]
+        bounds = np.linspace(0, m, workers + 1).round().astype(int)
+
+        def product(block):
+            return [X[bounds[i]:bounds[i + 1]].T @ X[bounds[i]:bounds[i + 1]]
+                    for i in range(block.start, block.stop)]
+
+        parts = [p for part in split_map(product, workers, m * C * C // workers) for p in part]
+        total = parts[0]
+        for part in parts[1:]:
+            total += part
+        out = np.add(total, total.T)
+        out *= 0.5
+        return out[None]
+    out = np.empty((n_freq, C, C), dtype=V.dtype)
+
+    def block(frequencies):
+        out[frequencies] = scatter(V[frequencies])
+
+    split_map(block, n_freq, m * C * C)
+    return out
 
 
 # Largest channel count for which the compiled per-class scatter kernel beats BLAS.
 SCATTER_KERNEL_CHANNELS = 12
 
 
-def class_scatters(V, y_index, n_classes, backend=None):
+def class_scatters(V, y_index, n_classes, backend=None, classes=None):
     """Scatter matrices of every class, ``S[j, f] = sum_{i: y_i = j} v_i(f) v_i(f)^H``.
 
     Parameters
@@ -174,13 +217,15 @@ def class_scatters(V, y_index, n_classes, backend=None):
     n_classes : int
     backend : {"numba", "numpy"} or None
         The compiled kernel makes one pass over ``V`` (few channels); otherwise
-        one product per class on its gathered samples, blocks of frequencies in
-        parallel threads.
+        one product per class on its gathered samples, in parallel threads
+        (blocks of frequencies, or of classes for a single frequency).
+    classes : sequence of int or None
+        Only the scatters of these classes, in this order; None for all.
 
     Returns
     -------
-    ndarray of shape (n_classes, F, C, C)
-        Hermitian; the sum over classes is the scatter of all samples.
+    ndarray of shape (n_classes, F, C, C), or (len(classes), F, C, C)
+        Hermitian; the sum over all classes is the scatter of all samples.
     """
     n_freq, m, C = V.shape
     y_index = np.asarray(y_index)
@@ -190,17 +235,26 @@ def class_scatters(V, y_index, n_classes, backend=None):
     if m and (y_index.min() < 0 or y_index.max() >= n_classes):
         raise ValueError(f"Expected 'y_index' values in [0, {n_classes - 1}]. "
                          f"Got values in [{y_index.min()}, {y_index.max()}] instead.")
+    wanted = list(range(n_classes)) if classes is None else [int(j) for j in classes]
     if resolve_backend(backend) == "numba" and C <= SCATTER_KERNEL_CHANNELS:
         order = np.argsort(y_index, kind="stable")
         bounds = np.searchsorted(y_index[order], np.arange(n_classes + 1))
-        return _kernels.class_scatters(V, order, bounds)
-    out = np.zeros((n_classes, n_freq, C, C), dtype=V.dtype)
-    groups = [(j, rows) for j in range(n_classes)
+        out = _kernels.class_scatters(V, order, bounds)
+        return out if classes is None else out[wanted]
+    out = np.zeros((len(wanted), n_freq, C, C), dtype=V.dtype)
+    groups = [(k, rows) for k, j in enumerate(wanted)
               for rows in [np.flatnonzero(y_index == j)] if rows.size]
+    if n_freq == 1:                          # one frequency: the classes in parallel threads
+        def by_class(block):
+            for k, rows in groups[block]:
+                out[k] = scatter(V[:, rows])
+
+        split_map(by_class, len(groups), m * C * C // max(len(groups), 1))
+        return out
 
     def block(frequencies):                 # frequencies are independent: parallel threads
-        for j, rows in groups:
-            out[j, frequencies] = scatter(V[frequencies][:, rows])
+        for k, rows in groups:
+            out[k, frequencies] = scatter(V[frequencies][:, rows])
 
     split_map(block, n_freq, m * C * C)
     return out
@@ -399,11 +453,41 @@ def build_operator_from_scatter(S, alpha, backend=None):
     The form used when the samples come in chunks (streaming and distributed
     fits): the operator depends on the data only through ``S``.
     """
+    if S.shape[0] == 1 and S.dtype.kind == "f" and S.shape[-1] >= LAPACK_INVERSE_CHANNELS:
+        matrix, logdet = _real_operator_from_scatter(S[0], alpha)
+        return DenseOperator(flush_tiny(matrix[None])), np.array([logdet])
+
     def block(frequencies):
         L, logdet = factorize_scatter(S[frequencies], alpha)
         return DenseOperator.from_factor(L, alpha, backend), logdet
 
     return _by_frequency_blocks(block, S.shape[0], S.shape[-1] ** 3)
+
+
+def _real_operator_from_scatter(S, alpha):
+    """``alpha * inv(I + alpha S)`` and ``logdet(I + alpha S)`` of one real ``C x C`` scatter.
+
+    LAPACK's Cholesky (``potrf``) and inverse from it (``potri``) run in place:
+    ``I + alpha S`` is symmetric, so its C-ordered array read in Fortran order is
+    the same matrix, and no copy or triangle mask is needed.
+    """
+    from scipy.linalg import lapack
+
+    potrf, potri = lapack.get_lapack_funcs(("potrf", "potri"), (S,))
+    C = S.shape[-1]
+    gram = S * alpha
+    gram.flat[::C + 1] += 1.0
+    L, info = potrf(gram.T, lower=1, overwrite_a=1, clean=1)
+    diagonal = np.diagonal(L).copy()
+    if info != 0 or not np.all(np.isfinite(diagonal) & (diagonal > 0)):
+        raise FactorizationError("matrix is not positive definite", 0)
+    inverse, info = potri(L, lower=1, overwrite_c=1)
+    if info != 0:
+        raise FactorizationError("matrix is not positive definite", 0)
+    inverse *= alpha                            # lower triangle; the upper one is zero
+    out = np.add(inverse, inverse.T, out=np.empty((C, C), dtype=S.dtype))
+    out.flat[::C + 1] *= 0.5
+    return out, 2.0 * float(np.log(diagonal).sum())
 
 
 def _by_frequency_blocks(block, n_freq, work_per_frequency):
