@@ -37,7 +37,9 @@ import numpy as np
 
 from . import _kernels
 from ._layer import Layer, assemble_layer, is_small_vector
-from ._operators import DenseOperator, build_operator, build_operator_from_scatter
+from ._operators import (DenseOperator, FactorizationError, build_operator,
+                         build_operator_from_scatter)
+from ._parallel import split_map
 
 __all__ = ["construct", "layer_from_statistics", "Hook", "ToleranceStop", "ProgressBar",
            "Checkpointing"]
@@ -146,13 +148,51 @@ def layer_from_statistics(stats, weights, eps, backend, describe=None):
         if small is not None:
             return small
 
+    built = _gathered_class_operators(stats, eps, backend)
+
     def make(group, alpha):
+        if group in built and built[group][0] == alpha:
+            result = built[group][1]
+            if isinstance(result, FactorizationError):
+                raise result
+            return result
         B = stats.gathered(group)
         if B is not None:
             return build_operator(B, alpha, backend=backend)
         return build_operator_from_scatter(stats.scatter_of(group), alpha, backend)
 
     return assemble_layer(make, stats.counts, stats.n_channels, weights, eps, describe)
+
+
+def _gathered_class_operators(stats, eps, backend):
+    """Low-rank operators of the gathered classes of a single-frequency layer, built in
+    parallel threads (one class each; a single frequency gives the threads nothing else
+    to split): class index -> ``(alpha, (operator, logdet))``, or ``(alpha, error)`` if the
+    factorization failed (raised when :func:`redunet._layer.assemble_layer` asks for it).
+
+    Empty for several frequencies, whose operators split over frequencies instead.
+    """
+    classes = [j for j in range(stats.counts.shape[0])
+               if j in stats.samples and stats.counts[j] > 0]
+    if stats.n_frequencies != 1 or len(classes) < 2:
+        return {}
+    C = stats.n_channels
+
+    def block(part):
+        out = {}
+        for j in classes[part]:
+            # the scale assemble_layer gives the class (a Python float, as there)
+            alpha = float(C / (stats.counts[j] * eps))
+            try:
+                out[j] = alpha, build_operator(stats.gathered(j), alpha, backend=backend)
+            except FactorizationError as exc:
+                out[j] = alpha, exc
+        return out
+
+    built = {}
+    for part in split_map(block, len(classes), C * int(stats.counts.max()) ** 2):
+        built.update(part)
+    return built
 
 
 def _small_layer(stats, eps):
