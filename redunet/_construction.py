@@ -148,7 +148,13 @@ def layer_from_statistics(stats, weights, eps, backend, describe=None):
         if small is not None:
             return small
 
-    built = _gathered_class_operators(stats, eps, backend)
+    def build(group, alpha):
+        B = stats.gathered(group)
+        if B is not None:
+            return build_operator(B, alpha, backend=backend)
+        return build_operator_from_scatter(stats.scatter_of(group), alpha, backend)
+
+    built = _operators_ahead(stats, eps, build)
 
     def make(group, alpha):
         if group in built and built[group][0] == alpha:
@@ -156,41 +162,41 @@ def layer_from_statistics(stats, weights, eps, backend, describe=None):
             if isinstance(result, FactorizationError):
                 raise result
             return result
-        B = stats.gathered(group)
-        if B is not None:
-            return build_operator(B, alpha, backend=backend)
-        return build_operator_from_scatter(stats.scatter_of(group), alpha, backend)
+        return build(group, alpha)
 
     return assemble_layer(make, stats.counts, stats.n_channels, weights, eps, describe)
 
 
-def _gathered_class_operators(stats, eps, backend):
-    """Low-rank operators of the gathered classes of a single-frequency layer, built in
-    parallel threads (one class each; a single frequency gives the threads nothing else
-    to split): class index -> ``(alpha, (operator, logdet))``, or ``(alpha, error)`` if the
-    factorization failed (raised when :func:`redunet._layer.assemble_layer` asks for it).
+def _operators_ahead(stats, eps, build):
+    """Operators of a single-frequency layer built ahead, the expansion operator in one
+    thread and the class operators in another (one frequency gives the threads nothing
+    else to split; the dense operator's LAPACK calls leave the other thread running).
 
-    Empty for several frequencies, whose operators split over frequencies instead.
+    Returns a dict: group (None for the expansion) -> ``(alpha, (operator, logdet))``, or
+    ``(alpha, error)`` if its factorization failed (raised when
+    :func:`redunet._layer.assemble_layer` asks for that group, which names it).  Empty for
+    several frequencies, whose operators split over frequencies instead.
     """
-    classes = [j for j in range(stats.counts.shape[0])
-               if j in stats.samples and stats.counts[j] > 0]
-    if stats.n_frequencies != 1 or len(classes) < 2:
+    counts = stats.counts
+    if stats.n_frequencies != 1 or not counts.sum():
         return {}
-    C = stats.n_channels
+    C, m = stats.n_channels, int(counts.sum())
+    tasks = [[None], [j for j in range(counts.shape[0]) if counts[j] > 0]]
 
     def block(part):
         out = {}
-        for j in classes[part]:
-            # the scale assemble_layer gives the class (a Python float, as there)
-            alpha = float(C / (stats.counts[j] * eps))
-            try:
-                out[j] = alpha, build_operator(stats.gathered(j), alpha, backend=backend)
-            except FactorizationError as exc:
-                out[j] = alpha, exc
+        for task in tasks[part]:
+            for group in task:
+                # the scale assemble_layer gives the group (a Python float, as there)
+                alpha = float(C / ((m if group is None else counts[group]) * eps))
+                try:
+                    out[group] = alpha, build(group, alpha)
+                except FactorizationError as exc:
+                    out[group] = alpha, exc
         return out
 
     built = {}
-    for part in split_map(block, len(classes), C * int(stats.counts.max()) ** 2):
+    for part in split_map(block, len(tasks), C ** 3):
         built.update(part)
     return built
 

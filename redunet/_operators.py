@@ -137,7 +137,10 @@ def factorize(B, alpha, low_rank=None):
     if not low_rank:
         L, logdet = factorize_scatter(scatter(B), alpha)
         return L, False, logdet
-    gram = np.matmul(B.conj(), B.swapaxes(-1, -2))
+    if B.shape[0] == 1 and B.dtype.kind == "f":
+        gram = (B[0] @ B[0].T)[None]           # NumPy's syrk: half the multiply-adds
+    else:
+        gram = np.matmul(B.conj(), B.swapaxes(-1, -2))
     gram += np.eye(n, dtype=B.real.dtype) / alpha
     L = _cholesky(gram)
     return L, True, _logdet(L) + n * np.log(alpha)
@@ -146,39 +149,28 @@ def factorize(B, alpha, low_rank=None):
 def scatter(B):
     """``S_f = sum_i v_i(f) v_i(f)^H = B[f]^T conj(B[f])`` for every frequency, ``(F, C, C)``.
 
-    A single real frequency (the vector arch) is one general product made
-    exactly symmetric (see :func:`_real_scatter`).
+    A single real frequency (the vector arch) is the product of a 2-d block with
+    its own transpose, which NumPy computes by the symmetric rank-k update
+    (``syrk``, half the multiply-adds) and mirrors: exactly symmetric.
     """
     if B.shape[0] == 1 and B.dtype.kind == "f":
-        return _real_scatter(B[0])[None]
+        return (B[0].T @ B[0])[None]
     return np.matmul(B.swapaxes(-1, -2), B.conj())
-
-
-def _real_scatter(X):
-    """``X^T X`` of a real ``(n, C)`` block, exactly symmetric.
-
-    A general product of the whole square runs faster than the symmetric
-    rank-k update (``syrk``) of half of it in OpenBLAS; its two halves may
-    differ in the last bit, so the result is the mean of it and its transpose.
-    """
-    product = X.T @ X
-    out = np.add(product, product.T)
-    out *= 0.5
-    return out
 
 
 def whole_scatter(V):
     """Scatter of all the samples of ``V`` (F, m, C), ``(F, C, C)``, in parallel threads.
 
     Blocks of frequencies run in parallel threads; a single real frequency (the
-    vector arch) is split into blocks of samples whose products are summed.
+    vector arch) is split into blocks of samples whose scatters (see
+    :func:`scatter`) are summed.
     """
     n_freq, m, C = V.shape
     if n_freq == 1 and V.dtype.kind == "f":
         X = V[0]
         workers = min(n_threads(), max(m, 1))
         if workers < 2 or m * C * C < SPLIT_MIN_WORK:
-            return _real_scatter(X)[None]
+            return (X.T @ X)[None]
         bounds = np.linspace(0, m, workers + 1).round().astype(int)
 
         def product(block):
@@ -189,9 +181,7 @@ def whole_scatter(V):
         total = parts[0]
         for part in parts[1:]:
             total += part
-        out = np.add(total, total.T)
-        out *= 0.5
-        return out[None]
+        return total[None]
     out = np.empty((n_freq, C, C), dtype=V.dtype)
 
     def block(frequencies):
@@ -467,27 +457,58 @@ def build_operator_from_scatter(S, alpha, backend=None):
 def _real_operator_from_scatter(S, alpha):
     """``alpha * inv(I + alpha S)`` and ``logdet(I + alpha S)`` of one real ``C x C`` scatter.
 
-    LAPACK's Cholesky (``potrf``) and inverse from it (``potri``) run in place:
-    ``I + alpha S`` is symmetric, so its C-ordered array read in Fortran order is
-    the same matrix, and no copy or triangle mask is needed.
+    ``alpha * inv(I + alpha S) = inv(G)`` with ``G = I / alpha + S``, and
+    ``logdet(I + alpha S) = C log(alpha) + logdet(G)``.  LAPACK's Cholesky
+    (``potrf``) and inverse from it (``potri``) run in place on a copy of ``G``:
+    it is symmetric, so its C-ordered array read in Fortran order is the same
+    matrix, whose lower triangle is the upper one of the array.  They are
+    called without holding Python's global lock, so other threads run meanwhile.
     """
-    from scipy.linalg import lapack
-
-    potrf, potri = lapack.get_lapack_funcs(("potrf", "potri"), (S,))
     C = S.shape[-1]
-    gram = S * alpha
-    gram.flat[::C + 1] += 1.0
-    L, info = potrf(gram.T, lower=1, overwrite_a=1, clean=1)
-    diagonal = np.diagonal(L).copy()
-    if info != 0 or not np.all(np.isfinite(diagonal) & (diagonal > 0)):
+    gram = np.array(S, order="C")
+    gram.flat[::C + 1] += 1.0 / alpha
+    if _lapack_call("potrf", gram) != 0:
         raise FactorizationError("matrix is not positive definite", 0)
-    inverse, info = potri(L, lower=1, overwrite_c=1)
-    if info != 0:
+    diagonal = np.diagonal(gram).copy()
+    if not np.all(np.isfinite(diagonal) & (diagonal > 0)):
         raise FactorizationError("matrix is not positive definite", 0)
-    inverse *= alpha                            # lower triangle; the upper one is zero
-    out = np.add(inverse, inverse.T, out=np.empty((C, C), dtype=S.dtype))
+    if _lapack_call("potri", gram) != 0:
+        raise FactorizationError("matrix is not positive definite", 0)
+    upper = np.triu(gram)
+    out = np.add(upper, upper.T, out=np.empty_like(upper))
     out.flat[::C + 1] *= 0.5
-    return out, 2.0 * float(np.log(diagonal).sum())
+    return out, C * np.log(alpha) + 2.0 * float(np.log(diagonal).sum())
+
+
+_LAPACK = {}
+
+
+def _lapack_call(name, A):
+    """``info`` of LAPACK's ``name`` (``potrf`` or ``potri``) on the lower triangle of the
+    square Fortran-ordered matrix in the buffer of ``A`` (float32 or float64), in place.
+
+    Called through ``ctypes`` on SciPy's Cython LAPACK table, which releases
+    Python's global lock for the call (SciPy's own wrappers keep it).
+    """
+    import ctypes
+
+    name = ("s" if A.dtype == np.float32 else "d") + name
+    if name not in _LAPACK:
+        from scipy.linalg import cython_lapack
+
+        capsule = cython_lapack.__pyx_capi__[name]
+        api = ctypes.pythonapi
+        api.PyCapsule_GetName.restype = ctypes.c_char_p
+        api.PyCapsule_GetName.argtypes = [ctypes.py_object]
+        api.PyCapsule_GetPointer.restype = ctypes.c_void_p
+        api.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+        address = api.PyCapsule_GetPointer(capsule, api.PyCapsule_GetName(capsule))
+        integer = ctypes.POINTER(ctypes.c_int)
+        _LAPACK[name] = ctypes.CFUNCTYPE(None, ctypes.c_char_p, integer, ctypes.c_void_p,
+                                         integer, integer)(address)
+    n, info = ctypes.c_int(A.shape[0]), ctypes.c_int(0)
+    _LAPACK[name](b"L", ctypes.byref(n), A.ctypes.data, ctypes.byref(n), ctypes.byref(info))
+    return info.value
 
 
 def _by_frequency_blocks(block, n_freq, work_per_frequency):
