@@ -39,7 +39,7 @@ from . import _kernels
 from ._layer import Layer, assemble_layer, is_small_vector
 from ._operators import (DenseOperator, FactorizationError, build_operator,
                          build_operator_from_scatter)
-from ._parallel import split_map
+from ._parallel import n_threads, split_map
 
 __all__ = ["construct", "layer_from_statistics", "Hook", "ToleranceStop", "ProgressBar",
            "Checkpointing"]
@@ -168,9 +168,9 @@ def layer_from_statistics(stats, weights, eps, backend, describe=None):
 
 
 def _operators_ahead(stats, eps, build):
-    """Operators of a single-frequency layer built ahead, the expansion operator in one
-    thread and the class operators in another (one frequency gives the threads nothing
-    else to split; the dense operator's LAPACK calls leave the other thread running).
+    """Operators of a single-frequency layer built ahead, the groups shared among threads
+    by their cost (one frequency gives the threads nothing else to split; the LAPACK
+    calls of a large dense operator leave the other threads running).
 
     Returns a dict: group (None for the expansion) -> ``(alpha, (operator, logdet))``, or
     ``(alpha, error)`` if its factorization failed (raised when
@@ -178,25 +178,38 @@ def _operators_ahead(stats, eps, build):
     several frequencies, whose operators split over frequencies instead.
     """
     counts = stats.counts
-    if stats.n_frequencies != 1 or not counts.sum():
+    m = int(counts.sum())
+    if stats.n_frequencies != 1 or not m:
         return {}
-    C, m = stats.n_channels, int(counts.sum())
-    tasks = [[None], [j for j in range(counts.shape[0]) if counts[j] > 0]]
+    C = stats.n_channels
+    groups = [None] + [j for j in range(counts.shape[0]) if counts[j] > 0]
+    sizes = {group: m if group is None else int(counts[group]) for group in groups}
+
+    def cost(group):            # multiply-adds: Cholesky and inverse, or Gram and factor
+        n = sizes[group]
+        return n * n * (3 * C + n) if group in stats.samples else C ** 3
+
+    # longest first, each to the least loaded thread
+    bins = [[] for _ in range(min(n_threads(), len(groups)))]
+    loads = [0] * len(bins)
+    for group in sorted(groups, key=cost, reverse=True):
+        k = loads.index(min(loads))
+        bins[k].append(group)
+        loads[k] += cost(group)
 
     def block(part):
         out = {}
-        for task in tasks[part]:
-            for group in task:
-                # the scale assemble_layer gives the group (a Python float, as there)
-                alpha = float(C / ((m if group is None else counts[group]) * eps))
-                try:
-                    out[group] = alpha, build(group, alpha)
-                except FactorizationError as exc:
-                    out[group] = alpha, exc
+        for group in (group for share in bins[part] for group in share):
+            # the scale assemble_layer gives the group (a Python float, as there)
+            alpha = float(C / (sizes[group] * eps))
+            try:
+                out[group] = alpha, build(group, alpha)
+            except FactorizationError as exc:
+                out[group] = alpha, exc
         return out
 
     built = {}
-    for part in split_map(block, len(tasks), C ** 3):
+    for part in split_map(block, len(bins), max(loads)):
         built.update(part)
     return built
 

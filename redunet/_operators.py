@@ -474,10 +474,19 @@ def _real_operator_from_scatter(S, alpha):
         raise FactorizationError("matrix is not positive definite", 0)
     if _lapack_call("potri", gram) != 0:
         raise FactorizationError("matrix is not positive definite", 0)
-    upper = np.triu(gram)
-    out = np.add(upper, upper.T, out=np.empty_like(upper))
-    out.flat[::C + 1] *= 0.5
-    return out, C * np.log(alpha) + 2.0 * float(np.log(diagonal).sum())
+    _mirror_upper(gram)
+    return gram, C * np.log(alpha) + 2.0 * float(np.log(diagonal).sum())
+
+
+def _mirror_upper(A, block=128):
+    """Copy the upper triangle of the square array ``A`` onto its lower one, in place
+    (by blocks of columns, so no array of the full size is made)."""
+    C = A.shape[0]
+    for start in range(0, C, block):
+        stop = min(start + block, C)
+        A[stop:, start:stop] = A[start:stop, stop:].T
+        diagonal = A[start:stop, start:stop]
+        diagonal[...] = np.triu(diagonal) + np.triu(diagonal, 1).T
 
 
 _LAPACK = {}
