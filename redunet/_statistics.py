@@ -6,6 +6,10 @@ is their sum), except where an operator is cheaper in its low-rank form
 (:func:`redunet._operators.prefers_low_rank`): that form is built from the
 group's samples themselves, so for such a group (a class with ``m_j`` small
 against ``C``, or the whole set) the samples are gathered too, in sample order.
+The scatter of a gathered class is then needed only inside the whole set's:
+:class:`Tally` keeps that one whole (one product of all the samples) and
+leaves the class's own to be formed from its samples if asked for (the
+classifier and ``partial_fit`` use every class's scatter, once, at the end).
 
 Chunks of consecutive samples give partial :class:`Statistics` (see
 :class:`Tally`); adding them in any grouping gives the statistics of all the
@@ -52,6 +56,8 @@ class Statistics:
     samples : dict
         Group (class index, or None for the whole set) -> list of
         ``(sample indices, features (F, n, C))`` pieces of the gathered groups.
+    total : ndarray of shape (F, C, C) or None
+        Scatter of all samples if kept whole (see :meth:`scatter_of`).
     """
 
     def __init__(self, scatters, counts, samples=None, total=None):
@@ -59,13 +65,13 @@ class Statistics:
         self.counts = counts
         self.samples = samples if samples is not None else {}
         self.total = total
-        known = [S for S in ([] if isinstance(scatters, np.ndarray) else scatters)
-                 if S is not None]
         if isinstance(scatters, np.ndarray):
             self._shape, self._dtype = scatters.shape[1:3], scatters.dtype
-        elif known or total is not None:
-            reference = known[0] if known else total
-            self._shape, self._dtype = reference.shape[:2], reference.dtype
+            return
+        # (F, C) and dtype from any array held: a class scatter, the total or a sample piece
+        known = [S for S in scatters if S is not None] + ([] if total is None else [total])
+        if known:
+            self._shape, self._dtype = known[0].shape[:2], known[0].dtype
         else:
             B = next(pieces[0][1] for pieces in self.samples.values() if pieces)
             self._shape, self._dtype = (B.shape[0], B.shape[2]), B.dtype
@@ -79,6 +85,7 @@ class Statistics:
 
     @property
     def scatters(self):
+        """``(K, F, C, C)`` scatters of every class (formed once where left to the samples)."""
         if not isinstance(self._scatters, np.ndarray):
             self._scatters = np.stack([self.scatter_of(j) for j in range(len(self._scatters))])
         return self._scatters
@@ -104,8 +111,15 @@ class Statistics:
         return Statistics(scatters, self.counts + other.counts, samples, total)
 
     def __iadd__(self, other):
-        merged = self + other
-        self.__dict__.update(merged.__dict__)
+        if self._pattern() is not None or other._pattern() is not None:
+            self.__dict__.update((self + other).__dict__)
+            return self
+        self._scatters += other._scatters
+        self.total = (None if self.total is None or other.total is None
+                      else self.total + other.total)
+        self.counts += other.counts
+        for group, pieces in other.samples.items():
+            self.samples.setdefault(group, []).extend(pieces)
         return self
 
     @property

@@ -124,9 +124,13 @@ def test_clone_and_params():
         net.set_params(foo=1)
 
 
-def test_float32_agrees_with_float64(rng):
-    y = labels_for([20, 20])
-    X = rng.standard_normal((40, 8))
+@pytest.mark.parametrize("counts, d", [
+    ([20, 20], 8),
+    ([12, 9, 50], 70),                   # low-rank classes, dense E by LAPACK in float32
+])
+def test_float32_agrees_with_float64(counts, d, rng):
+    y = labels_for(counts)
+    X = rng.standard_normal((y.shape[0], d))
     f64 = ReduNet(n_layers=10).fit(X, y).transform(X)
     f32 = ReduNet(n_layers=10, dtype="float32").fit(X, y)
     Z32 = f32.transform(X)
