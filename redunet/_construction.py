@@ -199,7 +199,7 @@ def _operators_ahead(stats, eps, build):
 
     def block(part):
         out = {}
-        for group in (group for share in bins[part] for group in share):
+        for group in [g for share in bins[part] for g in share]:
             # the scale assemble_layer gives the group (a Python float, as there)
             alpha = float(C / (sizes[group] * eps))
             try:
