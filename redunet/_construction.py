@@ -37,7 +37,9 @@ import numpy as np
 
 from . import _kernels
 from ._layer import Layer, assemble_layer, is_small_vector
-from ._operators import DenseOperator, build_operator, build_operator_from_scatter
+from ._operators import (DenseOperator, FactorizationError, build_operator,
+                         build_operator_from_scatter)
+from ._parallel import n_threads, split_map
 
 __all__ = ["construct", "layer_from_statistics", "Hook", "ToleranceStop", "ProgressBar",
            "Checkpointing"]
@@ -140,19 +142,76 @@ def layer_from_statistics(stats, weights, eps, backend, describe=None):
     layer : Layer
     rate, compression : float
     """
-    if not stats.samples and is_small_vector(stats.scatters.shape[1], stats.n_channels,
-                                             stats.scatters.dtype.kind == "c", backend):
+    if not stats.samples and is_small_vector(stats.n_frequencies, stats.n_channels,
+                                             stats.dtype.kind == "c", backend):
         small = _small_layer(stats, eps)
         if small is not None:
             return small
 
-    def make(group, alpha):
+    def build(group, alpha):
         B = stats.gathered(group)
         if B is not None:
             return build_operator(B, alpha, backend=backend)
         return build_operator_from_scatter(stats.scatter_of(group), alpha, backend)
 
+    built = _operators_ahead(stats, eps, build)
+
+    def make(group, alpha):
+        if group in built and built[group][0] == alpha:
+            result = built[group][1]
+            if isinstance(result, FactorizationError):
+                raise result
+            return result
+        return build(group, alpha)
+
     return assemble_layer(make, stats.counts, stats.n_channels, weights, eps, describe)
+
+
+def _operators_ahead(stats, eps, build):
+    """Operators of a single-frequency layer built ahead, the groups shared among threads
+    by their cost (one frequency gives the threads nothing else to split; the LAPACK
+    calls of a large dense operator leave the other threads running).
+
+    Returns a dict: group (None for the expansion) -> ``(alpha, (operator, logdet))``, or
+    ``(alpha, error)`` if its factorization failed (raised when
+    :func:`redunet._layer.assemble_layer` asks for that group, which names it).  Empty for
+    several frequencies, whose operators split over frequencies instead.
+    """
+    counts = stats.counts
+    m = int(counts.sum())
+    if stats.n_frequencies != 1 or not m:
+        return {}
+    C = stats.n_channels
+    groups = [None] + [j for j in range(counts.shape[0]) if counts[j] > 0]
+    sizes = {group: m if group is None else int(counts[group]) for group in groups}
+
+    def cost(group):            # multiply-adds: Cholesky and inverse, or Gram and factor
+        n = sizes[group]
+        return n * n * (3 * C + n) if group in stats.samples else C ** 3
+
+    # longest first, each to the least loaded thread
+    bins = [[] for _ in range(min(n_threads(), len(groups)))]
+    loads = [0] * len(bins)
+    for group in sorted(groups, key=cost, reverse=True):
+        k = loads.index(min(loads))
+        bins[k].append(group)
+        loads[k] += cost(group)
+
+    def block(part):
+        out = {}
+        for group in [g for share in bins[part] for g in share]:
+            # the scale assemble_layer gives the group (a Python float, as there)
+            alpha = float(C / (sizes[group] * eps))
+            try:
+                out[group] = alpha, build(group, alpha)
+            except FactorizationError as exc:
+                out[group] = alpha, exc
+        return out
+
+    built = {}
+    for part in split_map(block, len(bins), max(loads)):
+        built.update(part)
+    return built
 
 
 def _small_layer(stats, eps):

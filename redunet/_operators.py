@@ -24,12 +24,12 @@ The same Cholesky factors give the log-determinants of the objective:
 import numpy as np
 
 from . import _kernels
-from ._config import SMALL_RANK, resolve_backend
-from ._parallel import split_map
+from ._config import SMALL_RANK, SPLIT_MIN_WORK, resolve_backend
+from ._parallel import n_threads, split_map
 from ._spectrum import sq_magnitude
 
 __all__ = ["DenseOperator", "LowRankOperator", "factorize", "build_operator",
-           "FactorizationError", "class_scatters"]
+           "FactorizationError", "class_scatters", "whole_scatter"]
 
 
 class FactorizationError(np.linalg.LinAlgError):
@@ -137,7 +137,10 @@ def factorize(B, alpha, low_rank=None):
     if not low_rank:
         L, logdet = factorize_scatter(scatter(B), alpha)
         return L, False, logdet
-    gram = np.matmul(B.conj(), B.swapaxes(-1, -2))
+    if B.shape[0] == 1 and B.dtype.kind == "f":
+        gram = (B[0] @ B[0].T)[None]           # NumPy's syrk: half the multiply-adds
+    else:
+        gram = np.matmul(B.conj(), B.swapaxes(-1, -2))
     gram += np.eye(n, dtype=B.real.dtype) / alpha
     L = _cholesky(gram)
     return L, True, _logdet(L) + n * np.log(alpha)
@@ -146,23 +149,53 @@ def factorize(B, alpha, low_rank=None):
 def scatter(B):
     """``S_f = sum_i v_i(f) v_i(f)^H = B[f]^T conj(B[f])`` for every frequency, ``(F, C, C)``.
 
-    A single real frequency (the vector arch) uses the symmetric rank-k update
-    ``syrk``: half the multiply-adds of a general product.
+    A single real frequency (the vector arch) is the product of a 2-d block with
+    its own transpose, which NumPy computes by the symmetric rank-k update
+    (``syrk``, half the multiply-adds) and mirrors: exactly symmetric.
     """
-    if B.shape[0] == 1 and B.dtype.kind == "f" and B.shape[-1] >= 32:
-        from scipy.linalg import blas
-
-        syrk, = blas.get_blas_funcs(("syrk",), (B,))
-        upper = syrk(1.0, B[0], trans=1)              # upper triangle of B^T B
-        return (np.triu(upper) + np.triu(upper, 1).T)[None]
+    if B.shape[0] == 1 and B.dtype.kind == "f":
+        return (B[0].T @ B[0])[None]
     return np.matmul(B.swapaxes(-1, -2), B.conj())
+
+
+def whole_scatter(V):
+    """Scatter of all the samples of ``V`` (F, m, C), ``(F, C, C)``, in parallel threads.
+
+    Blocks of frequencies run in parallel threads; a single real frequency (the
+    vector arch) is split into blocks of samples whose scatters (see
+    :func:`scatter`) are summed.
+    """
+    n_freq, m, C = V.shape
+    if n_freq == 1 and V.dtype.kind == "f":
+        X = V[0]
+        workers = min(n_threads(), max(m, 1))
+        if workers < 2 or m * C * C < SPLIT_MIN_WORK:
+            return (X.T @ X)[None]
+        bounds = np.linspace(0, m, workers + 1).round().astype(int)
+
+        def product(block):
+            return [X[bounds[i]:bounds[i + 1]].T @ X[bounds[i]:bounds[i + 1]]
+                    for i in range(block.start, block.stop)]
+
+        parts = [p for part in split_map(product, workers, m * C * C // workers) for p in part]
+        total = parts[0]
+        for part in parts[1:]:
+            total += part
+        return total[None]
+    out = np.empty((n_freq, C, C), dtype=V.dtype)
+
+    def block(frequencies):
+        out[frequencies] = scatter(V[frequencies])
+
+    split_map(block, n_freq, m * C * C)
+    return out
 
 
 # Largest channel count for which the compiled per-class scatter kernel beats BLAS.
 SCATTER_KERNEL_CHANNELS = 12
 
 
-def class_scatters(V, y_index, n_classes, backend=None):
+def class_scatters(V, y_index, n_classes, backend=None, classes=None):
     """Scatter matrices of every class, ``S[j, f] = sum_{i: y_i = j} v_i(f) v_i(f)^H``.
 
     Parameters
@@ -174,13 +207,15 @@ def class_scatters(V, y_index, n_classes, backend=None):
     n_classes : int
     backend : {"numba", "numpy"} or None
         The compiled kernel makes one pass over ``V`` (few channels); otherwise
-        one product per class on its gathered samples, blocks of frequencies in
-        parallel threads.
+        one product per class on its gathered samples, in parallel threads
+        (blocks of frequencies, or of classes for a single frequency).
+    classes : sequence of int or None
+        Only the scatters of these classes, in this order; None for all.
 
     Returns
     -------
-    ndarray of shape (n_classes, F, C, C)
-        Hermitian; the sum over classes is the scatter of all samples.
+    ndarray of shape (n_classes, F, C, C), or (len(classes), F, C, C)
+        Hermitian; the sum over all classes is the scatter of all samples.
     """
     n_freq, m, C = V.shape
     y_index = np.asarray(y_index)
@@ -190,17 +225,26 @@ def class_scatters(V, y_index, n_classes, backend=None):
     if m and (y_index.min() < 0 or y_index.max() >= n_classes):
         raise ValueError(f"Expected 'y_index' values in [0, {n_classes - 1}]. "
                          f"Got values in [{y_index.min()}, {y_index.max()}] instead.")
+    wanted = list(range(n_classes)) if classes is None else [int(j) for j in classes]
     if resolve_backend(backend) == "numba" and C <= SCATTER_KERNEL_CHANNELS:
         order = np.argsort(y_index, kind="stable")
         bounds = np.searchsorted(y_index[order], np.arange(n_classes + 1))
-        return _kernels.class_scatters(V, order, bounds)
-    out = np.zeros((n_classes, n_freq, C, C), dtype=V.dtype)
-    groups = [(j, rows) for j in range(n_classes)
+        out = _kernels.class_scatters(V, order, bounds)
+        return out if classes is None else out[wanted]
+    out = np.zeros((len(wanted), n_freq, C, C), dtype=V.dtype)
+    groups = [(k, rows) for k, j in enumerate(wanted)
               for rows in [np.flatnonzero(y_index == j)] if rows.size]
+    if n_freq == 1:                          # one frequency: the classes in parallel threads
+        def by_class(block):
+            for k, rows in groups[block]:
+                out[k] = scatter(V[:, rows])
+
+        split_map(by_class, len(groups), m * C * C // max(len(groups), 1))
+        return out
 
     def block(frequencies):                 # frequencies are independent: parallel threads
-        for j, rows in groups:
-            out[j, frequencies] = scatter(V[frequencies][:, rows])
+        for k, rows in groups:
+            out[k, frequencies] = scatter(V[frequencies][:, rows])
 
     split_map(block, n_freq, m * C * C)
     return out
@@ -399,11 +443,80 @@ def build_operator_from_scatter(S, alpha, backend=None):
     The form used when the samples come in chunks (streaming and distributed
     fits): the operator depends on the data only through ``S``.
     """
+    if S.shape[0] == 1 and S.dtype.kind == "f" and S.shape[-1] >= LAPACK_INVERSE_CHANNELS:
+        matrix, logdet = _real_operator_from_scatter(S[0], alpha)
+        return DenseOperator(flush_tiny(matrix[None])), np.array([logdet])
+
     def block(frequencies):
         L, logdet = factorize_scatter(S[frequencies], alpha)
         return DenseOperator.from_factor(L, alpha, backend), logdet
 
     return _by_frequency_blocks(block, S.shape[0], S.shape[-1] ** 3)
+
+
+def _real_operator_from_scatter(S, alpha):
+    """``alpha * inv(I + alpha S)`` and ``logdet(I + alpha S)`` of one real ``C x C`` scatter.
+
+    ``alpha * inv(I + alpha S) = inv(G)`` with ``G = I / alpha + S``, and
+    ``logdet(I + alpha S) = C log(alpha) + logdet(G)``.  LAPACK's Cholesky
+    (``potrf``) and inverse from it (``potri``) run in place on a copy of ``G``:
+    it is symmetric, so its C-ordered array read in Fortran order is the same
+    matrix, whose lower triangle is the upper one of the array.  They are
+    called without holding Python's global lock, so other threads run meanwhile.
+    """
+    C = S.shape[-1]
+    gram = np.array(S, order="C")
+    gram.flat[::C + 1] += 1.0 / alpha
+    if _lapack_call("potrf", gram) != 0:
+        raise FactorizationError("matrix is not positive definite", 0)
+    diagonal = np.diagonal(gram).copy()
+    if not np.all(np.isfinite(diagonal) & (diagonal > 0)):
+        raise FactorizationError("matrix is not positive definite", 0)
+    if _lapack_call("potri", gram) != 0:
+        raise FactorizationError("matrix is not positive definite", 0)
+    _mirror_upper(gram)
+    return gram, C * np.log(alpha) + 2.0 * float(np.log(diagonal).sum())
+
+
+def _mirror_upper(A, block=128):
+    """Copy the upper triangle of the square array ``A`` onto its lower one, in place
+    (by blocks of columns, so no array of the full size is made)."""
+    C = A.shape[0]
+    for start in range(0, C, block):
+        stop = min(start + block, C)
+        A[stop:, start:stop] = A[start:stop, stop:].T
+        diagonal = A[start:stop, start:stop]
+        diagonal[...] = np.triu(diagonal) + np.triu(diagonal, 1).T
+
+
+_LAPACK = {}
+
+
+def _lapack_call(name, A):
+    """``info`` of LAPACK's ``name`` (``potrf`` or ``potri``) on the lower triangle of the
+    square Fortran-ordered matrix in the buffer of ``A`` (float32 or float64), in place.
+
+    Called through ``ctypes`` on SciPy's Cython LAPACK table, which releases
+    Python's global lock for the call (SciPy's own wrappers keep it).
+    """
+    import ctypes
+
+    name = ("s" if A.dtype == np.float32 else "d") + name
+    if name not in _LAPACK:
+        from scipy.linalg import cython_lapack
+
+        capsule = cython_lapack.__pyx_capi__[name]
+        get_name = ctypes.PYFUNCTYPE(ctypes.c_char_p, ctypes.py_object)(
+            ("PyCapsule_GetName", ctypes.pythonapi))
+        get_pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(
+            ("PyCapsule_GetPointer", ctypes.pythonapi))
+        address = get_pointer(capsule, get_name(capsule))
+        integer = ctypes.POINTER(ctypes.c_int)
+        _LAPACK[name] = ctypes.CFUNCTYPE(None, ctypes.c_char_p, integer, ctypes.c_void_p,
+                                         integer, integer)(address)
+    n, info = ctypes.c_int(A.shape[0]), ctypes.c_int(0)
+    _LAPACK[name](b"L", ctypes.byref(n), A.ctypes.data, ctypes.byref(n), ctypes.byref(info))
+    return info.value
 
 
 def _by_frequency_blocks(block, n_freq, work_per_frequency):

@@ -6,6 +6,10 @@ is their sum), except where an operator is cheaper in its low-rank form
 (:func:`redunet._operators.prefers_low_rank`): that form is built from the
 group's samples themselves, so for such a group (a class with ``m_j`` small
 against ``C``, or the whole set) the samples are gathered too, in sample order.
+The scatter of a gathered class is then needed only inside the whole set's:
+:class:`Tally` keeps that one whole (one product of all the samples) and
+leaves the class's own to be formed from its samples if asked for (the
+classifier and ``partial_fit`` use every class's scatter, once, at the end).
 
 Chunks of consecutive samples give partial :class:`Statistics` (see
 :class:`Tally`); adding them in any grouping gives the statistics of all the
@@ -18,7 +22,8 @@ import numpy as np
 from . import _kernels
 from ._layer import is_small_vector
 from ._objective import half_mean_logdet
-from ._operators import class_scatters, factorize, factorize_scatter, prefers_low_rank
+from ._operators import (SCATTER_KERNEL_CHANNELS, class_scatters, factorize, factorize_scatter,
+                         prefers_low_rank, scatter, whole_scatter)
 
 __all__ = ["Statistics", "Tally"]
 
@@ -26,21 +31,50 @@ __all__ = ["Statistics", "Tally"]
 class Statistics:
     """Per-class scatter matrices (and gathered samples) of a set of samples; add to merge.
 
+    The scatter of a gathered class may be left to its samples (``None`` in a
+    list of ``scatters``): it is formed from them only when asked for, since
+    the layer's operator of that class is built from the samples themselves
+    and the scatter of all samples is kept whole (``total``).
+
+    Parameters
+    ----------
+    scatters : ndarray of shape (K, F, C, C), or list of K arrays (F, C, C) or None
+        ``S_{j,f}`` per class; ``None`` for a class whose samples are all gathered
+        in ``samples`` (its scatter is theirs).
+    counts : ndarray of int64, shape (K,)
+    samples : dict or None
+    total : ndarray of shape (F, C, C) or None
+        Scatter of all samples; None for the sum of the class scatters.
+
     Attributes
     ----------
     scatters : ndarray of shape (K, F, C, C)
-        ``S_{j,f}`` per class ``j`` and frequency ``f``.
+        ``S_{j,f}`` per class ``j`` and frequency ``f`` (formed on first access
+        where left to the samples).
     counts : ndarray of int64, shape (K,)
         Samples per class.
     samples : dict
         Group (class index, or None for the whole set) -> list of
         ``(sample indices, features (F, n, C))`` pieces of the gathered groups.
+    total : ndarray of shape (F, C, C) or None
+        Scatter of all samples if kept whole (see :meth:`scatter_of`).
     """
 
-    def __init__(self, scatters, counts, samples=None):
-        self.scatters = scatters
+    def __init__(self, scatters, counts, samples=None, total=None):
+        self._scatters = scatters
         self.counts = counts
         self.samples = samples if samples is not None else {}
+        self.total = total
+        if isinstance(scatters, np.ndarray):
+            self._shape, self._dtype = scatters.shape[1:3], scatters.dtype
+            return
+        # (F, C) and dtype from any array held: a class scatter, the total or a sample piece
+        known = [S for S in scatters if S is not None] + ([] if total is None else [total])
+        if known:
+            self._shape, self._dtype = known[0].shape[:2], known[0].dtype
+        else:
+            B = next(pieces[0][1] for pieces in self.samples.values() if pieces)
+            self._shape, self._dtype = (B.shape[0], B.shape[2]), B.dtype
 
     @classmethod
     def of(cls, V, y_index, n_classes, backend=None):
@@ -49,14 +83,40 @@ class Statistics:
         return cls(class_scatters(V, y_index, n_classes, backend),
                    np.bincount(y_index, minlength=n_classes).astype(np.int64))
 
+    @property
+    def scatters(self):
+        """``(K, F, C, C)`` scatters of every class (formed once where left to the samples)."""
+        if not isinstance(self._scatters, np.ndarray):
+            self._scatters = np.stack([self.scatter_of(j) for j in range(len(self._scatters))])
+        return self._scatters
+
+    def _pattern(self):
+        """Which classes are left to their samples (None for the array form)."""
+        if isinstance(self._scatters, np.ndarray):
+            return None
+        return tuple(S is None for S in self._scatters)
+
     def __add__(self, other):
         samples = {group: list(pieces) for group, pieces in self.samples.items()}
         for group, pieces in other.samples.items():
             samples.setdefault(group, []).extend(pieces)
-        return Statistics(self.scatters + other.scatters, self.counts + other.counts, samples)
+        total = (None if self.total is None or other.total is None
+                 else self.total + other.total)
+        pattern = self._pattern()
+        if pattern is not None and pattern == other._pattern():
+            scatters = [None if S is None else S + T
+                        for S, T in zip(self._scatters, other._scatters)]
+        else:
+            scatters = self.scatters + other.scatters
+        return Statistics(scatters, self.counts + other.counts, samples, total)
 
     def __iadd__(self, other):
-        self.scatters += other.scatters
+        if self._pattern() is not None or other._pattern() is not None:
+            self.__dict__.update((self + other).__dict__)
+            return self
+        self._scatters += other._scatters
+        self.total = (None if self.total is None or other.total is None
+                      else self.total + other.total)
         self.counts += other.counts
         for group, pieces in other.samples.items():
             self.samples.setdefault(group, []).extend(pieces)
@@ -65,11 +125,28 @@ class Statistics:
     @property
     def n_channels(self):
         """``C``, channels of the features."""
-        return self.scatters.shape[-1]
+        return self._shape[1]
+
+    @property
+    def n_frequencies(self):
+        """``F``, frequencies of the features."""
+        return self._shape[0]
+
+    @property
+    def dtype(self):
+        """Dtype of the scatters."""
+        return self._dtype
 
     def scatter_of(self, group):
         """Scatter ``(F, C, C)`` of a class, or of all samples for ``group=None``."""
-        return self.scatters.sum(axis=0) if group is None else self.scatters[group]
+        if group is None:
+            return self.scatters.sum(axis=0) if self.total is None else self.total
+        if isinstance(self._scatters, np.ndarray) or self._scatters[group] is not None:
+            return self._scatters[group]
+        out = np.zeros(self._shape + (self._shape[1],), dtype=self._dtype)
+        for _, B in self.samples.get(group, []):
+            out += scatter(B)
+        return out
 
     def count_of(self, group):
         """Samples in a class, or in all classes for ``group=None``."""
@@ -133,6 +210,7 @@ class Tally:
         if prefers_low_rank(self.y_index.shape[0], n_channels):
             self.groups.append(None)
         self.small = is_small_vector(n_frequencies, n_channels, complex_, backend)
+        self._lazy = [j for j in self.groups if j is not None]
         self.backend = backend
         self._chunks = {}        # (start, n) -> labels and class counts of a chunk
 
@@ -143,15 +221,35 @@ class Tally:
             labels = self.y_index[start:start + n]
             self._chunks[start, n] = labels, np.bincount(labels, minlength=self.n_classes)
         labels, counts = self._chunks[start, n]
-        if self.small:
-            scatters = _kernels.small_vector_scatters(np.ascontiguousarray(V[0]), labels,
-                                                      self.n_classes)[:, None]
-            stats = Statistics(scatters, counts.copy())
-        else:
-            stats = Statistics(class_scatters(V, labels, self.n_classes, self.backend),
-                               counts.copy())
+        samples = {}
         for group in self.groups:
             rows = np.arange(n) if group is None else np.flatnonzero(labels == group)
             if rows.size:
-                stats.samples[group] = [(rows + start, V[:, rows])]
-        return stats
+                samples[group] = [(rows + start, V[:, rows])]
+        if self.small:
+            scatters = _kernels.small_vector_scatters(np.ascontiguousarray(V[0]), labels,
+                                                      self.n_classes)[:, None]
+            return Statistics(scatters, counts.copy(), samples)
+        if self._lazy and samples and not (self.backend == "numba"
+                                           and V.shape[2] <= SCATTER_KERNEL_CHANNELS):
+            return self._lazy_statistics(V, labels, counts, samples)
+        return Statistics(class_scatters(V, labels, self.n_classes, self.backend),
+                          counts.copy(), samples)
+
+    def _lazy_statistics(self, V, labels, counts, samples):
+        """Statistics whose gathered classes keep only their samples: the scatters of the
+        other classes, and the scatter of all samples unless that group is gathered too."""
+        known = [j for j in range(self.n_classes) if j not in self._lazy]
+        scatters = [None] * self.n_classes
+        if known:
+            for j, S in zip(known, class_scatters(V, labels, self.n_classes, self.backend,
+                                                  classes=known)):
+                scatters[j] = S
+        total = None
+        if None not in self.groups:
+            if known:
+                rest = np.flatnonzero(np.isin(labels, self._lazy))
+                total = sum(scatters[j] for j in known) + whole_scatter(V[:, rest])
+            else:
+                total = whole_scatter(V)
+        return Statistics(scatters, counts.copy(), samples, total)

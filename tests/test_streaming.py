@@ -175,3 +175,40 @@ def test_chunked_fit_reads_the_feature_store_once_per_layer(monkeypatch, tmp_pat
         assert len(reads) % 4 == 0 and len(set((s.start, s.stop) for s in reads)) == 4
         passes[n_layers] = len(reads) // 4
     assert passes[5] - passes[2] == 3          # every further layer: one pass over 4 chunks
+
+
+@pytest.mark.parametrize("F, complex_", [(1, False), (2, True)])
+def test_gathered_classes_give_their_scatters_on_demand(F, complex_, rng):
+    # Classes of 3 and 4 samples in 40 channels are gathered; the class of 30 is not,
+    # nor is the whole set: its scatter is kept whole.
+    import naive
+
+    y = labels_for([3, 30, 4])
+    V = rng.standard_normal((F, 37, 40))
+    if complex_:
+        V = V + 1j * rng.standard_normal(V.shape)
+    tally = Tally(y, 3, F, 40, complex_, "numba")
+    assert tally.groups == [0, 2]
+    parts = [tally.of(V[:, a:b], a) for a, b in [(0, 10), (10, 25), (25, 37)]]
+    stats = parts[0] + parts[1]
+    stats += parts[2]
+    expected = naive.class_scatters(V, y, 3)
+    np.testing.assert_allclose(stats.scatter_of(None), expected.sum(0), atol=1e-10, rtol=0)
+    for j in range(3):
+        np.testing.assert_allclose(stats.scatter_of(j), expected[j], atol=1e-10, rtol=0)
+    np.testing.assert_allclose(stats.scatters, expected, atol=1e-10, rtol=0)
+    assert (stats.n_frequencies, stats.n_channels, stats.dtype) == (F, 40, V.dtype)
+    # Merged with statistics that hold every scatter (no gathered samples): the same sums.
+    mixed = tally.of(V[:, :10], 0) + Statistics.of(V[:, 10:], y[10:], 3)
+    np.testing.assert_allclose(mixed.scatters, expected, atol=1e-10, rtol=0)
+    np.testing.assert_allclose(mixed.scatter_of(None), expected.sum(0), atol=1e-10, rtol=0)
+
+
+def test_fit_with_gathered_classes_in_chunks_equals_in_memory(rng):
+    y = labels_for([6, 40, 5])
+    X = rng.standard_normal((51, 70))
+    a = ReduNet(n_layers=5).fit(X, y)
+    b = ReduNet(n_layers=5).fit(X, y, chunk_size=8)
+    np.testing.assert_allclose(b.transform(X), a.transform(X), atol=1e-10)
+    np.testing.assert_allclose(b.final_statistics_.scatters, a.final_statistics_.scatters,
+                               atol=1e-10)

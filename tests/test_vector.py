@@ -8,7 +8,8 @@ from conftest import labels_for
 from redunet import ReduNet
 from redunet.datasets import gaussian_mixture_2d, gaussian_mixture_3d
 from redunet._layer import apply_layer, build_layer, group_rows
-from redunet._operators import build_operator
+from redunet._operators import (FactorizationError, build_operator, build_operator_from_scatter,
+                               class_scatters, whole_scatter)
 
 
 @pytest.mark.parametrize("d, counts, names", [
@@ -16,6 +17,7 @@ from redunet._operators import build_operator
     (5, [10, 25, 7], ["cat", "ant", "bee"]),
     (12, [40, 3, 9, 15], None),          # m_j < d for three classes: low-rank operators
     (30, [8, 6], ["x", "y"]),            # every operator low rank, E too (m < d)
+    (70, [12, 9, 20], None),             # low-rank classes, dense E of 70 channels (LAPACK)
 ])
 def test_fifty_layers_match_plain_numpy(d, counts, names, rng):
     y = labels_for(counts, names)
@@ -122,9 +124,13 @@ def test_clone_and_params():
         net.set_params(foo=1)
 
 
-def test_float32_agrees_with_float64(rng):
-    y = labels_for([20, 20])
-    X = rng.standard_normal((40, 8))
+@pytest.mark.parametrize("counts, d", [
+    ([20, 20], 8),
+    ([12, 9, 50], 70),                   # low-rank classes, dense E by LAPACK in float32
+])
+def test_float32_agrees_with_float64(counts, d, rng):
+    y = labels_for(counts)
+    X = rng.standard_normal((y.shape[0], d))
     f64 = ReduNet(n_layers=10).fit(X, y).transform(X)
     f32 = ReduNet(n_layers=10, dtype="float32").fit(X, y)
     Z32 = f32.transform(X)
@@ -150,3 +156,61 @@ def test_extreme_scales_reach_the_sphere(scale, dtype, rng):
     expected = ReduNet(n_layers=3).fit(X, y).transform(X)
     net = ReduNet(n_layers=3, dtype=dtype).fit(X * scale, y)
     np.testing.assert_allclose(net.transform(X * scale), expected, atol=1e-5 if dtype == "float32" else 1e-12)
+
+
+@pytest.mark.parametrize("F, m, C, complex_", [
+    (1, 300, 64, False),                 # one real frequency: sample blocks in threads
+    (1, 7, 40, False),
+    (3, 20, 6, True),                    # blocks of frequencies
+])
+def test_whole_scatter_is_the_sum_of_outer_products(F, m, C, complex_, rng):
+    V = rng.standard_normal((F, m, C))
+    if complex_:
+        V = V + 1j * rng.standard_normal((F, m, C))
+    S = whole_scatter(V)
+    np.testing.assert_allclose(S, naive.class_scatters(V, np.zeros(m, int), 1)[0],
+                               atol=1e-10, rtol=0)
+    if not complex_:
+        np.testing.assert_array_equal(S, S.swapaxes(-1, -2))            # exactly symmetric
+
+
+@pytest.mark.parametrize("F", [1, 2])
+def test_class_scatters_of_some_classes(F, rng):
+    y = labels_for([5, 9, 4, 7])
+    V = rng.standard_normal((F, y.shape[0], 40))
+    every = naive.class_scatters(V, y, 4)
+    np.testing.assert_allclose(class_scatters(V, y, 4), every, atol=1e-10, rtol=0)
+    np.testing.assert_allclose(class_scatters(V, y, 4, classes=[3, 1]), every[[3, 1]],
+                               atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("C", [64, 90])
+def test_dense_operator_of_one_real_scatter_is_the_explicit_inverse(C, rng):
+    Z = rng.standard_normal((2 * C, C))
+    S = (Z.T @ Z)[None]
+    operator, logdet = build_operator_from_scatter(S, 0.3)
+    A = np.eye(C) + 0.3 * S[0]
+    np.testing.assert_allclose(operator.matrix[0], 0.3 * np.linalg.inv(A), atol=1e-12, rtol=0)
+    np.testing.assert_array_equal(operator.matrix[0], operator.matrix[0].T)
+    np.testing.assert_allclose(logdet, [np.linalg.slogdet(A)[1]], rtol=1e-12)
+    with pytest.raises(FactorizationError) as failure:
+        build_operator_from_scatter(-S, 0.3)
+    assert failure.value.frequency == 0
+
+
+def test_failed_low_rank_class_is_named_by_the_fit(monkeypatch, rng):
+    # Classes of 10 samples in 70 channels: low rank, built in parallel threads.
+    import redunet._operators as operators
+
+    real = np.linalg.cholesky
+
+    def failing(A):
+        if A.shape[-1] == 11:                # the Gram matrix of class 'b' only
+            raise np.linalg.LinAlgError("not positive definite")
+        return real(A)
+
+    monkeypatch.setattr(operators.np.linalg, "cholesky", failing)
+    y = labels_for([10, 11, 10], ["a", "b", "c"])
+    X = rng.standard_normal((31, 70))
+    with pytest.raises(np.linalg.LinAlgError, match=r"layer 0, class 'b'"):
+        ReduNet(n_layers=2).fit(X, y)
