@@ -503,14 +503,9 @@ def _lapack_call(name, A):
 
     name = ("s" if A.dtype == np.float32 else "d") + name
     if name not in _LAPACK:
-        from scipy.linalg import cython_lapack
+        from numba.extending import get_cython_function_address
 
-        capsule = cython_lapack.__pyx_capi__[name]
-        get_name = ctypes.PYFUNCTYPE(ctypes.c_char_p, ctypes.py_object)(
-            ("PyCapsule_GetName", ctypes.pythonapi))
-        get_pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(
-            ("PyCapsule_GetPointer", ctypes.pythonapi))
-        address = get_pointer(capsule, get_name(capsule))
+        address = get_cython_function_address("scipy.linalg.cython_lapack", name)
         integer = ctypes.POINTER(ctypes.c_int)
         _LAPACK[name] = ctypes.CFUNCTYPE(None, ctypes.c_char_p, integer, ctypes.c_void_p,
                                          integer, integer)(address)
