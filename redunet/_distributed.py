@@ -36,8 +36,9 @@ def _statistics_of_block(block, start, tally):
 
 def _update_block(block, start, layer, step, tally):
     """New features (sample-major) of one chunk and their statistics."""
-    V = step(layer, np.ascontiguousarray(block.transpose(1, 0, 2)))
-    return V.transpose(1, 0, 2), tally.of(V, start)
+    V, scatters = step(layer, np.ascontiguousarray(block.transpose(1, 0, 2)),
+                       classes=tally.classes(start, block.shape[0]))
+    return V.transpose(1, 0, 2), tally.of(V, start, scatters)
 
 
 def _first(pair):
@@ -73,8 +74,8 @@ class DaskChunks:
     tally : Tally
         Makes the statistics of a chunk.
     step : callable
-        ``step(layer, V) -> V_new`` on features ``(F, n, C)`` (see
-        :class:`redunet._streaming.LocalChunks`).
+        ``step(layer, V, classes=None)``: the layer update on features ``(F, n, C)``
+        (see :class:`redunet._streaming.LocalChunks`).
     """
 
     def __init__(self, V, tally, step):

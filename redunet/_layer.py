@@ -153,7 +153,7 @@ def assemble_layer(make, counts, n_channels, weights, eps, describe=None):
     return Layer(expansion, compressions, gammas), rate, compression
 
 
-def apply_layer(layer, V, weights, eta, lmbda, backend=None):
+def apply_layer(layer, V, weights, eta, lmbda, backend=None, classes=None):
     """Apply a layer to features ``V`` (F, m, C); returns new, normalized features.
 
     Samples are independent, so blocks of them run in parallel threads.  A
@@ -162,8 +162,20 @@ def apply_layer(layer, V, weights, eta, lmbda, backend=None):
     numba backend the class operators are applied as one stacked product per
     frequency (:func:`stacked_operators`), in sample blocks sized to the cache;
     the NumPy backend applies them one by one (:func:`_apply_block`).
+
+    With ``classes = (y_index, n_classes)`` (class index of every sample of
+    ``V``), returns ``(new features, scatters)``: the per-class scatters
+    ``(n_classes, F, C, C)`` of the new features where the fused small-channel
+    kernel computes them in the same pass (:func:`redunet._kernels.dense_layer`),
+    else None (the caller computes them).
     """
     backend = resolve_backend(backend)
+    out, scatters = _apply(layer, V, weights, eta, lmbda, backend, classes)
+    return out if classes is None else (out, scatters)
+
+
+def _apply(layer, V, weights, eta, lmbda, backend, classes):
+    """:func:`apply_layer`: new features, and their class scatters or None."""
     if (is_small_vector(V.shape[0], V.shape[2], V.dtype.kind == "c", backend)
             and layer.expansion.kind == "dense"
             and all(op.kind == "dense" for op in layer.compressions)):
@@ -172,16 +184,12 @@ def apply_layer(layer, V, weights, eta, lmbda, backend=None):
         out = _kernels.small_vector_apply(np.ascontiguousarray(V[0]), stacked,
                                           np.asarray(layer.gammas, dtype=float), float(eta),
                                           float(lmbda))[None]
-        return flush_tiny(out) if out.dtype == np.float32 else out
+        return (flush_tiny(out) if out.dtype == np.float32 else out), None
     out = np.empty_like(V)
     cost = layer.expansion.cost + sum(op.cost for op in layer.compressions)
     stack = stacked_operators(layer, V.dtype) if backend == "numba" else None
     if stack is not None and stack.fused:
-        def block(samples):
-            _kernels.dense_layer(V, stack.fused_matrices, stack.gammas, weights.astype(np.float64),
-                                 float(eta), float(lmbda), samples.start, samples.stop,
-                                 stack.block_size(), out,
-                                 1j if V.dtype.kind == "c" else 0.0)
+        return _apply_fused(stack, V, weights, eta, lmbda, classes, out, cost)
     elif stack is not None:
         def block(samples):
             size = stack.block_size()
@@ -193,7 +201,41 @@ def apply_layer(layer, V, weights, eta, lmbda, backend=None):
             out[:, samples] = _apply_block(layer, V[:, samples], weights, eta, lmbda, backend)
 
     split_map(block, V.shape[1], work_per_item=V.shape[0] * cost)
-    return flush_tiny(out)
+    return flush_tiny(out), None
+
+
+def _apply_fused(stack, V, weights, eta, lmbda, classes, out, cost):
+    """The fused small-channel kernel on blocks of samples in parallel threads.
+
+    With ``classes``, every thread takes its samples class by class, so that
+    the kernel adds the scatters of each class's new features in the same pass
+    (one array per thread, summed at the end).
+    """
+    n_freq, m, C = V.shape
+    weights = weights.astype(np.float64)
+    unit = 1j if V.dtype.kind == "c" else 0.0
+    channels = _kernels.channel_token(C)
+    operators = _kernels.channel_token(stack.fused_matrices.shape[1])
+    size = stack.block_size()
+
+    def block(samples):
+        if classes is None:
+            order = np.arange(samples.start, samples.stop, dtype=np.int64)
+            bounds = np.array([0, order.shape[0]], dtype=np.int64)
+            scatters = np.empty((0, n_freq, C, C), dtype=V.dtype)
+        else:
+            labels = classes[0][samples]
+            order = np.argsort(labels, kind="stable").astype(np.int64)
+            bounds = np.searchsorted(labels[order], np.arange(classes[1] + 1)).astype(np.int64)
+            order += samples.start
+            scatters = np.zeros((classes[1], n_freq, C, C), dtype=V.dtype)
+        _kernels.dense_layer(V, stack.fused_matrices, stack.fused_norms, stack.gammas, weights,
+                             float(eta), float(lmbda), order, bounds, size, out, unit, scatters,
+                             channels, operators)
+        return scatters
+
+    parts = split_map(block, m, work_per_item=n_freq * cost)
+    return flush_tiny(out), (sum(parts[1:], parts[0]) if classes is not None else None)
 
 
 # Largest channel count for which a layer of dense operators runs as one fused kernel
@@ -204,9 +246,11 @@ FUSED_CHANNELS = 12
 BLOCK_BYTES = 16 * 2**20
 # Fewest samples per block of BLAS products (smaller products run far from the peak).
 MIN_BLOCK = 32
-FUSED_BLOCK_BYTES = 4 * 2**20
-# Samples per block of the fused kernel: its innermost, vectorized loop.
-FUSED_MIN_BLOCK, FUSED_MAX_BLOCK = 32, 64
+# The fused kernel keeps a block's input and output spectra (transposed) in the
+# second-level cache: a share of it.
+FUSED_BLOCK_BYTES = 2 * 2**20
+# Samples per block of the fused kernel: its innermost, vectorized loop (a multiple of 8).
+FUSED_MIN_BLOCK, FUSED_MAX_BLOCK = 8, 64
 # Bytes of the products of one chunk of frequencies (a share of the second-level cache):
 # the dense classes' norms are taken from a chunk right after its product.
 CHUNK_BYTES = 512 * 2**10
@@ -230,6 +274,8 @@ class StackedOperators:
         Columns of every low-rank class's coefficients.
     fused_matrices : ndarray of shape (F, K + 1, C, C) or None
         ``E, C_1 .. C_K`` for the fused small-channel kernel (all dense, few channels).
+    fused_norms : ndarray of shape (F, K, C, C)
+        ``C_j^H C_j`` (fused kernel only): ``||C_j v||^2 = v^H C_j^H C_j v``.
 
     Built from the public attributes of the operators (``kind``, ``matrix``,
     ``factor``, ``alpha``) once per :func:`apply_layer` call: a copy of the
@@ -251,6 +297,9 @@ class StackedOperators:
         if not self.low_rank and C <= FUSED_CHANNELS:
             self.fused_matrices = np.ascontiguousarray(np.stack(
                 [expansion.matrix] + [ops[j].matrix for j in self.dense], axis=1), dtype=dtype)
+            compressions = self.fused_matrices[:, 1:]
+            self.fused_norms = np.ascontiguousarray(
+                np.matmul(compressions.conj().swapaxes(-1, -2), compressions))
             self.width = (len(ops) + 1) * C
             return
         # The operators are Hermitian, so E^T = conj(E) and C_j^T = conj(C_j): one
@@ -291,10 +340,12 @@ class StackedOperators:
 
     def block_size(self):
         """Samples per block: the stacked products of a block fill about ``BLOCK_BYTES``
-        (``FUSED_BLOCK_BYTES`` for the fused kernel)."""
-        per_sample = self.n_freq * self.width * self.itemsize
+        (the fused kernel's buffers ``FUSED_BLOCK_BYTES``)."""
         if self.fused:
-            return min(FUSED_MAX_BLOCK, max(FUSED_MIN_BLOCK, FUSED_BLOCK_BYTES // per_sample))
+            per_sample = 2 * self.n_freq * self.n_channels * self.itemsize
+            size = FUSED_BLOCK_BYTES // per_sample // 8 * 8
+            return min(FUSED_MAX_BLOCK, max(FUSED_MIN_BLOCK, size))
+        per_sample = self.n_freq * self.width * self.itemsize
         return max(MIN_BLOCK, BLOCK_BYTES // per_sample)
 
 

@@ -7,7 +7,8 @@ per array; an ordinary in-memory fit is the case of a single chunk) or in a
 temporary ``(m, F, C)`` file on disk (peak memory: one chunk plus the
 operators).  :class:`LocalChunks` implements the executor protocol of
 :mod:`redunet._construction`; every layer reads each chunk once, applies the
-layer, writes it back and adds its statistics.
+layer, writes it back and adds its statistics (computed by the update itself
+where its kernel can, see :meth:`redunet._statistics.Tally.classes`).
 """
 
 import os
@@ -30,7 +31,10 @@ class LocalChunks:
         Makes the statistics of a chunk (labels, gathered groups).
     step : callable
         ``step(layer, V) -> V_new`` on features ``(F, n, C)``: the layer update
-        (:func:`redunet._layer.apply_layer` with the fit's parameters).
+        (:func:`redunet._layer.apply_layer` with the fit's parameters);
+        ``step(layer, V, classes=tally.classes(start, n)) -> (V_new, scatters)``
+        also gives the per-class scatters of ``V_new`` where the update computes
+        them in the same pass, else None.
     shape : tuple (m, F, C)
     dtype : numpy dtype
     chunk_size : int or None
@@ -107,9 +111,10 @@ class LocalChunks:
         """Apply ``layer`` to every chunk in place; statistics of the new features, same pass."""
         total = None
         for samples in self._slices:
-            V = self.step(layer, self.read(samples))
+            classes = self.tally.classes(samples.start, samples.stop - samples.start)
+            V, scatters = self.step(layer, self.read(samples), classes=classes)
             self.write(samples, V)
-            part = self.tally.of(V, samples.start)
+            part = self.tally.of(V, samples.start, scatters)
             total = part if total is None else total + part
         return total
 

@@ -55,6 +55,29 @@ def test_class_scatters_single_precision_and_bad_labels(rng):
         class_scatters(V, y[:5], 2)
 
 
+@pytest.mark.parametrize("C, complex_", [(1, True), (5, True), (3, False), (12, True)])
+def test_scatter_helpers_equal_naive(C, complex_, rng):
+    unit = 1j if complex_ else 0.0
+    dtype = complex if complex_ else float
+    token = _kernels.channel_token(C)
+    XT = rng.standard_normal((2, C, 11))
+    XT[1] *= complex_                          # imaginary parts, zero for real features
+    S = rng.standard_normal((C, C)).astype(dtype)
+    expected = naive.add_scatter(XT, 7, S, unit)
+    _kernels._add_scatter(XT, 7, S, unit, token)
+    np.testing.assert_allclose(S, expected, atol=1e-13)
+    S = rng.standard_normal((3, 2, C, C)) + unit * rng.standard_normal((3, 2, C, C))
+    expected = naive.mirror(S)
+    _kernels._mirror(S, token)
+    np.testing.assert_allclose(S, expected, atol=0)
+    V, _ = _spectra(rng, 4, 30, C, complex_)
+    order = rng.permutation(30)[:26]
+    bounds = np.array([0, 5, 5, 26])
+    for kernel in (_kernels._scatters_by_class_serial, _kernels._scatters_by_class_parallel):
+        np.testing.assert_allclose(kernel(V, order, bounds, unit, token),
+                                   naive.scatters_by_class(V, order, bounds), atol=1e-13)
+
+
 def _dense_stack(rng, F, K, C, complex_):
     """Hermitian positive definite operators alpha inv(I + alpha S) of random scatters."""
     A = np.empty((F, K + 1, C, C), dtype=complex if complex_ else float)
@@ -67,17 +90,54 @@ def _dense_stack(rng, F, K, C, complex_):
 
 @pytest.mark.parametrize("F, m, K, C, complex_", [
     (101, 7, 2, 5, True), (1, 5, 3, 4, False), (6, 1, 2, 1, True), (4, 9, 1, 3, True),
-    (3, 12, 4, 6, False)])
+    (3, 12, 4, 6, False), (2, 19, 2, 12, True)])
 def test_fused_dense_layer_kernel_equals_naive(F, m, K, C, complex_, rng):
     V, weights = _spectra(rng, F, m, C, complex_)
     A = _dense_stack(rng, F, K, C, complex_)
+    Q = np.matmul(A[:, 1:].conj().swapaxes(-1, -2), A[:, 1:])
     gammas = rng.dirichlet(np.ones(K))
-    expected = naive.dense_layer(V, A, gammas, weights, 0.5, 20.0)
-    for block in (1, 3, m):
+    y = rng.integers(0, K, m)
+    expected, expected_scatters = naive.fused_dense_layer(V, A, gammas, weights, 0.5, 20.0, y, K)
+    order = np.argsort(y, kind="stable")
+    bounds = np.searchsorted(y[order], np.arange(K + 1))
+    unit = 1j if complex_ else 0.0
+    tokens = _kernels.channel_token(C), _kernels.channel_token(K + 1)
+    for block in (1, 3, 8, m):
         out = np.zeros_like(V)
-        _kernels.dense_layer(V, A, gammas, weights, 0.5, 20.0, 0, m, block, out,
-                             1j if complex_ else 0.0)
+        scatters = np.zeros((K, F, C, C), dtype=V.dtype)
+        _kernels.dense_layer(V, A, Q, gammas, weights, 0.5, 20.0, order, bounds, block, out,
+                             unit, scatters, *tokens)
         np.testing.assert_allclose(out, expected, atol=1e-12)
+        np.testing.assert_allclose(scatters, expected_scatters, atol=1e-12)
+    # without classes: every sample once, in one segment, and no scatters
+    out = np.zeros_like(V)
+    _kernels.dense_layer(V, A, Q, gammas, weights, 0.5, 20.0, np.arange(m), np.array([0, m]), 4,
+                         out, unit, np.empty((0, F, C, C), dtype=V.dtype), *tokens)
+    np.testing.assert_allclose(out, expected, atol=1e-12)
+
+
+def test_fused_layer_returns_the_scatters_of_its_output(rng, monkeypatch):
+    """apply_layer(..., classes=...) gives the class scatters of the new features, in threads
+    and in single precision too; the statistics of a chunk taken from them are the same."""
+    monkeypatch.setattr("redunet._parallel.SPLIT_MIN_WORK", 0)       # samples in two threads
+    monkeypatch.setenv("REDUNET_NUM_THREADS", "2")
+    counts = [40, 25, 35]
+    y = labels_for(counts)
+    rng.shuffle(y)
+    for dtype, atol in ((np.float64, 1e-12), (np.float32, 2e-6)):
+        V, weights = _spectra(rng, 9, len(y), 4, True, dtype)
+        layer = build_layer(V.astype(np.complex128), group_rows(y, 3), weights, 0.1)[0]
+        out, scatters = apply_layer(layer, V, weights, 0.5, 50.0, "numba", classes=(y, 3))
+        assert stacked_operators(layer, V.dtype).fused and scatters.dtype == V.dtype
+        np.testing.assert_allclose(out, apply_layer(layer, V, weights, 0.5, 50.0, "numba"),
+                                   atol=0)
+        np.testing.assert_allclose(out, apply_layer(layer, V, weights, 0.5, 50.0, "numpy"),
+                                   atol=atol)
+        expected = naive.class_scatters(out.astype(np.complex128), y, 3)
+        np.testing.assert_allclose(scatters, expected, atol=atol)
+        tally = Tally(y, 3, 9, 4, True, "numba")
+        np.testing.assert_allclose(tally.of(out, 0, scatters).scatters,
+                                   tally.of(out, 0).scatters, atol=atol)
 
 
 @pytest.mark.parametrize("complex_", [False, True])
