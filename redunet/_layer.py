@@ -153,7 +153,7 @@ def assemble_layer(make, counts, n_channels, weights, eps, describe=None):
     return Layer(expansion, compressions, gammas), rate, compression
 
 
-def apply_layer(layer, V, weights, eta, lmbda, backend=None, classes=None):
+def apply_layer(layer, V, weights, eta, lmbda, backend=None, classes=None, out=None):
     """Apply a layer to features ``V`` (F, m, C); returns new, normalized features.
 
     Samples are independent, so blocks of them run in parallel threads.  A
@@ -168,24 +168,33 @@ def apply_layer(layer, V, weights, eta, lmbda, backend=None, classes=None):
     ``(n_classes, F, C, C)`` of the new features where the fused small-channel
     kernel computes them in the same pass (:func:`redunet._kernels.dense_layer`),
     else None (the caller computes them).
+
+    ``out`` (an array like ``V``, or None for a new one) receives the new
+    features; it may be ``V`` itself: every block of samples is read before
+    any of it is written, so the update is then done in place.
     """
     backend = resolve_backend(backend)
-    out, scatters = _apply(layer, V, weights, eta, lmbda, backend, classes)
+    if out is None:
+        out = np.empty(V.shape, dtype=V.dtype)
+    elif out.shape != V.shape or out.dtype != V.dtype:
+        raise ValueError(f"Expected 'out' of shape {V.shape} and dtype {V.dtype}. "
+                         f"Got shape {out.shape} and dtype {out.dtype} instead.")
+    scatters = _apply(layer, V, weights, eta, lmbda, backend, classes, out)
     return out if classes is None else (out, scatters)
 
 
-def _apply(layer, V, weights, eta, lmbda, backend, classes):
-    """:func:`apply_layer`: new features, and their class scatters or None."""
+def _apply(layer, V, weights, eta, lmbda, backend, classes, out):
+    """:func:`apply_layer` into ``out``; returns the class scatters of ``out`` or None."""
     if (is_small_vector(V.shape[0], V.shape[2], V.dtype.kind == "c", backend)
             and layer.expansion.kind == "dense"
             and all(op.kind == "dense" for op in layer.compressions)):
         stacked = np.concatenate([op.matrix for op in layer.compressions]
                                  + [layer.expansion.matrix]).astype(V.dtype, copy=False)
-        out = _kernels.small_vector_apply(np.ascontiguousarray(V[0]), stacked,
-                                          np.asarray(layer.gammas, dtype=float), float(eta),
-                                          float(lmbda))[None]
-        return (flush_tiny(out) if out.dtype == np.float32 else out), None
-    out = np.empty_like(V)
+        out[0] = _kernels.small_vector_apply(np.ascontiguousarray(V[0]), stacked,
+                                             np.asarray(layer.gammas, dtype=float), float(eta),
+                                             float(lmbda))
+        flush_tiny(out)
+        return None
     cost = layer.expansion.cost + sum(op.cost for op in layer.compressions)
     stack = stacked_operators(layer, V.dtype) if backend == "numba" else None
     if stack is not None and stack.fused:
@@ -201,7 +210,8 @@ def _apply(layer, V, weights, eta, lmbda, backend, classes):
             out[:, samples] = _apply_block(layer, V[:, samples], weights, eta, lmbda, backend)
 
     split_map(block, V.shape[1], work_per_item=V.shape[0] * cost)
-    return flush_tiny(out), None
+    flush_tiny(out)
+    return None
 
 
 def _apply_fused(stack, V, weights, eta, lmbda, classes, out, cost):
@@ -235,7 +245,8 @@ def _apply_fused(stack, V, weights, eta, lmbda, classes, out, cost):
         return scatters
 
     parts = split_map(block, m, work_per_item=n_freq * cost)
-    return flush_tiny(out), (sum(parts[1:], parts[0]) if classes is not None else None)
+    flush_tiny(out)
+    return sum(parts[1:], parts[0]) if classes is not None else None
 
 
 # Largest channel count for which a layer of dense operators runs as one fused kernel

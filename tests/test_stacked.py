@@ -201,6 +201,18 @@ def test_stacked_apply_equals_numpy_path_and_naive(F, counts, C, dtype, rng):
         _as_dense(layer.expansion, C), [_as_dense(op, C) for op in layer.compressions],
         layer.gammas, weights, 0.5, 50.0)
     np.testing.assert_allclose(fast, reference, atol=tol)
+    # in place (out=V) and with the class scatters: the same features, the scatters of them
+    for backend, expected in (("numba", fast), ("numpy", plain)):
+        V_new = new.copy()
+        out, scatters = apply_layer(layer, V_new, weights, 0.5, 50.0, backend, classes=(
+            np.arange(17) % 2, 2), out=V_new)
+        assert out is V_new
+        np.testing.assert_array_equal(out, expected)
+        if scatters is not None:
+            np.testing.assert_allclose(scatters, naive.class_scatters(
+                out.astype(np.result_type(out, np.float64)), np.arange(17) % 2, 2), atol=tol)
+    with pytest.raises(ValueError, match="'out' of shape"):
+        apply_layer(layer, new, weights, 0.5, 50.0, out=new[:, 1:])
 
 
 def test_stacked_layout_covers_every_path(rng):
