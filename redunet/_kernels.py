@@ -263,10 +263,10 @@ def channel_token(n):
 
 
 @jit()
-def _add_scatter(XT, n, S, unit, channels):
-    """``S += sum_i x_i x_i^H`` (upper triangle) of ``n`` samples held transposed.
+def _add_scatter(XT, first, stop, S, unit, channels):
+    """``S += sum_i x_i x_i^H`` (upper triangle) of samples ``first:stop`` held transposed.
 
-    ``XT`` is ``(2, C, >= n)``: real parts, then imaginary parts, one row per
+    ``XT`` is ``(2, C, n)``: real parts, then imaginary parts, one row per
     channel and the samples along the rows, so that every entry is a reduction
     over contiguous samples.  ``x_a conj(x_b) = (r_a r_b + i_a i_b) + 1j (i_a r_b - r_a i_b)``.
     """
@@ -275,7 +275,8 @@ def _add_scatter(XT, n, S, unit, channels):
         for b in range(a, C):
             re = 0.0
             im = 0.0
-            for i in range(n):
+            # unsigned: no test for negative indices, so the loads stay contiguous (vectorized)
+            for i in range(np.uint64(first), np.uint64(stop)):
                 re += XT[0, a, i] * XT[0, b, i] + XT[1, a, i] * XT[1, b, i]
                 im += XT[1, a, i] * XT[0, b, i] - XT[0, a, i] * XT[1, b, i]
             S[a, b] += re + unit * im
@@ -313,7 +314,7 @@ def _scatters_by_class(V, order, bounds, unit, channels):
                         x = V[f, order[first + i], c]
                         XT[0, c, i] = x.real
                         XT[1, c, i] = x.imag
-                _add_scatter(XT, n, out[j, f], unit, channels)
+                _add_scatter(XT, 0, n, out[j, f], unit, channels)
     _mirror(out, channels)
     return out
 
@@ -335,22 +336,21 @@ def class_scatters(V, order, bounds):
 
 
 @jit()
-def dense_layer(V, A, Q, gammas, weights, eta, lmbda, order, bounds, block, out, unit, scatters,
+def dense_layer(V, A, Q, gammas, weights, eta, lmbda, order, blocks, classes, out, unit, scatters,
                 channels, operators):
     """A whole layer update of some samples with dense operators, fused; and the new scatters.
 
-    For a few channels, per block of ``block`` samples (at most, never across
-    two segments of ``bounds``), three passes over the block's spectra, which
-    stay in cache in a transposed buffer (real and imaginary parts apart,
-    samples along the rows, so that the innermost loop over samples
-    vectorizes):
+    For a few channels, per block of samples, three passes over the block's
+    spectra, which stay in cache in a transposed buffer (real and imaginary
+    parts apart, samples along the rows, so that the innermost loop over
+    samples vectorizes):
 
     1. the squared norms ``sum_f w_f ||C_j v(f)||^2 = sum_f w_f v^H Q_j v``
        with ``Q_j = C_j^H C_j`` (upper triangle);
     2. the memberships ``pi_j = softmax_j(-lmbda ||C_j v||)``, then the step
        ``u = v + eta ((E - sum_j gamma_j pi_j C_j) v)`` and its norm;
-    3. ``u / ||u||`` into ``out``, and its scatter added to ``scatters[s]`` for
-       the samples of segment ``s``.
+    3. ``u / ||u||`` into ``out``, and the scatter of every class's samples of
+       the block added to its ``scatters[j]``.
 
     Parameters
     ----------
@@ -362,17 +362,21 @@ def dense_layer(V, A, Q, gammas, weights, eta, lmbda, order, bounds, block, out,
     gammas : ndarray of shape (K,)
     weights : ndarray of shape (F,)
     eta, lmbda : float
-    order : int64 ndarray
-        The samples to update, segment by segment.
-    bounds : int64 ndarray of shape (S + 1,)
-        Segment ``s`` is ``order[bounds[s]:bounds[s + 1]]``.
-    block : int
+    order : int64 ndarray of shape (n,)
+        The samples to update, block by block.
+    blocks : int64 ndarray of shape (B + 1,)
+        Block ``b`` is ``order[blocks[b]:blocks[b + 1]]`` (best: consecutive samples,
+        so that their spectra are read and written as contiguous runs).
+    classes : int64 ndarray of shape (n,)
+        Class of every sample of ``order``, in increasing order inside every block
+        (not read if ``scatters`` is empty).
     out : ndarray of shape (F, m, C)
-        Written for the samples of ``order``.
+        Written for the samples of ``order``; may be ``V`` itself (a block is read
+        whole before it is written).
     unit : complex or float
         ``1j`` for complex features, ``0.0`` for real ones.
-    scatters : ndarray of shape (S, F, C, C), or of shape (0, F, C, C)
-        The scatters ``sum_i u_i(f) u_i(f)^H`` of every segment's new features
+    scatters : ndarray of shape (K, F, C, C), or of shape (0, F, C, C)
+        The scatters ``sum_i u_i(f) u_i(f)^H`` of every class's new features
         are added to it (not computed if empty).
     channels, operators : ndarray
         :func:`channel_token` of ``C`` and of ``K + 1``.
@@ -382,94 +386,104 @@ def dense_layer(V, A, Q, gammas, weights, eta, lmbda, order, bounds, block, out,
     K = K1 - 1
     n_freq = V.shape[0]
     real = V.real.dtype
+    block = 1
+    for part in range(blocks.shape[0] - 1):
+        block = max(block, blocks[part + 1] - blocks[part])
     XT = np.empty((n_freq, 2, C, block), dtype=real)
     UT = np.empty((n_freq, 2, C, block), dtype=real)
     rows = np.empty(block, dtype=np.int64)
+    runs = np.empty(block + 1, dtype=np.int64)       # the block's classes: runs of rows
     sq = np.empty((K, block))
     share = np.empty((K, block))
     total = np.empty(block)
     want = scatters.shape[0] > 0
-    for segment in range(bounds.shape[0] - 1):
-        for first in range(bounds[segment], bounds[segment + 1], block):
-            n = min(block, bounds[segment + 1] - first)
+    for part in range(blocks.shape[0] - 1):
+        first = blocks[part]
+        n = blocks[part + 1] - first
+        n_runs = 0
+        for i in range(n):
+            rows[i] = order[first + i]
+            if want and (i == 0 or classes[first + i] != classes[first + i - 1]):
+                runs[n_runs] = i
+                n_runs += 1
+        runs[n_runs] = n
+        sq[:, :n] = 0.0
+        for f in range(n_freq):
+            w = weights[f]
             for i in range(n):
-                rows[i] = order[first + i]
-            sq[:, :n] = 0.0
-            for f in range(n_freq):
-                w = weights[f]
+                for c in range(C):
+                    x = V[f, rows[i], c]
+                    XT[f, 0, c, i] = x.real
+                    XT[f, 1, c, i] = x.imag
+            for j in range(K):
                 for i in range(n):
-                    for c in range(C):
-                        x = V[f, rows[i], c]
-                        XT[f, 0, c, i] = x.real
-                        XT[f, 1, c, i] = x.imag
-                for j in range(K):
-                    for i in range(n):
-                        diagonal = 0.0
-                        cross = 0.0
-                        for a in range(C):
-                            xa = XT[f, 0, a, i]
-                            ya = XT[f, 1, a, i]
-                            diagonal += Q[f, j, a, a].real * (xa * xa + ya * ya)
-                            # (b > a as a test in a loop of constant length: fully unrolled,
-                            # the tests fold away and the loop over samples vectorizes)
-                            for b in range(C):
-                                if b > a:
-                                    xb = XT[f, 0, b, i]
-                                    yb = XT[f, 1, b, i]
-                                    # Re(conj(v_a) Q_ab v_b), twice for the lower triangle
-                                    cross += (Q[f, j, a, b].real * (xa * xb + ya * yb)
-                                              - Q[f, j, a, b].imag * (xa * yb - ya * xb))
-                        sq[j, i] += w * (diagonal + 2.0 * cross)
-            for i in range(n):
-                top = -np.inf
-                for j in range(K):
-                    share[j, i] = -lmbda * np.sqrt(max(sq[j, i], 0.0))
-                    top = max(top, share[j, i])
-                denominator = 0.0
-                for j in range(K):
-                    share[j, i] = np.exp(share[j, i] - top)
-                    denominator += share[j, i]
-                for j in range(K):
-                    share[j, i] *= gammas[j] / denominator
-                total[i] = 0.0
-            for f in range(n_freq):
-                w = weights[f]
-                for a in range(C):
-                    for i in range(n):
-                        yr = 0.0
-                        yi = 0.0
-                        for k in range(K1):
-                            tr = 0.0
-                            ti = 0.0
-                            for c in range(C):
-                                ar = A[f, k, a, c].real
-                                ai = A[f, k, a, c].imag
-                                xr = XT[f, 0, c, i]
-                                xi = XT[f, 1, c, i]
-                                tr += ar * xr - ai * xi
-                                ti += ar * xi + ai * xr
-                            coefficient = 1.0 if k == 0 else -share[k - 1, i]
-                            yr += coefficient * tr
-                            yi += coefficient * ti
-                        UT[f, 0, a, i] = XT[f, 0, a, i] + eta * yr
-                        UT[f, 1, a, i] = XT[f, 1, a, i] + eta * yi
-                # apart from the loop above, which vectorizes only with stores to one array
-                for a in range(C):
-                    for i in range(n):
-                        total[i] += w * (UT[f, 0, a, i] * UT[f, 0, a, i]
-                                         + UT[f, 1, a, i] * UT[f, 1, a, i])
-            for i in range(n):
-                total[i] = 1.0 / np.sqrt(total[i])
-            for f in range(n_freq):
-                for a in range(C):
-                    for i in range(n):
-                        UT[f, 0, a, i] *= total[i]
-                        UT[f, 1, a, i] *= total[i]
-                for i in range(n):
+                    diagonal = 0.0
+                    cross = 0.0
                     for a in range(C):
-                        out[f, rows[i], a] = UT[f, 0, a, i] + unit * UT[f, 1, a, i]
-                if want:
-                    _add_scatter(UT[f], n, scatters[segment, f], unit, channels)
+                        xa = XT[f, 0, a, i]
+                        ya = XT[f, 1, a, i]
+                        diagonal += Q[f, j, a, a].real * (xa * xa + ya * ya)
+                        # (b > a as a test in a loop of constant length: fully unrolled,
+                        # the tests fold away and the loop over samples vectorizes)
+                        for b in range(C):
+                            if b > a:
+                                xb = XT[f, 0, b, i]
+                                yb = XT[f, 1, b, i]
+                                # Re(conj(v_a) Q_ab v_b), twice for the lower triangle
+                                cross += (Q[f, j, a, b].real * (xa * xb + ya * yb)
+                                          - Q[f, j, a, b].imag * (xa * yb - ya * xb))
+                    sq[j, i] += w * (diagonal + 2.0 * cross)
+        for i in range(n):
+            top = -np.inf
+            for j in range(K):
+                share[j, i] = -lmbda * np.sqrt(max(sq[j, i], 0.0))
+                top = max(top, share[j, i])
+            denominator = 0.0
+            for j in range(K):
+                share[j, i] = np.exp(share[j, i] - top)
+                denominator += share[j, i]
+            for j in range(K):
+                share[j, i] *= gammas[j] / denominator
+            total[i] = 0.0
+        for f in range(n_freq):
+            w = weights[f]
+            for a in range(C):
+                for i in range(n):
+                    yr = 0.0
+                    yi = 0.0
+                    for k in range(K1):
+                        tr = 0.0
+                        ti = 0.0
+                        for c in range(C):
+                            ar = A[f, k, a, c].real
+                            ai = A[f, k, a, c].imag
+                            xr = XT[f, 0, c, i]
+                            xi = XT[f, 1, c, i]
+                            tr += ar * xr - ai * xi
+                            ti += ar * xi + ai * xr
+                        coefficient = 1.0 if k == 0 else -share[k - 1, i]
+                        yr += coefficient * tr
+                        yi += coefficient * ti
+                    UT[f, 0, a, i] = XT[f, 0, a, i] + eta * yr
+                    UT[f, 1, a, i] = XT[f, 1, a, i] + eta * yi
+            # apart from the loop above, which vectorizes only with stores to one array
+            for a in range(C):
+                for i in range(n):
+                    total[i] += w * (UT[f, 0, a, i] * UT[f, 0, a, i]
+                                     + UT[f, 1, a, i] * UT[f, 1, a, i])
+        for i in range(n):
+            total[i] = 1.0 / np.sqrt(total[i])
+        for f in range(n_freq):
+            for a in range(C):
+                for i in range(n):
+                    UT[f, 0, a, i] *= total[i]
+                    UT[f, 1, a, i] *= total[i]
+            for i in range(n):
+                for a in range(C):
+                    out[f, rows[i], a] = UT[f, 0, a, i] + unit * UT[f, 1, a, i]
+            for r in range(n_runs):
+                _add_scatter(UT[f], runs[r], runs[r + 1],
+                             scatters[classes[first + runs[r]], f], unit, channels)
     if want:
         _mirror(scatters, channels)
     return out

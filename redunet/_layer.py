@@ -217,9 +217,10 @@ def _apply(layer, V, weights, eta, lmbda, backend, classes, out):
 def _apply_fused(stack, V, weights, eta, lmbda, classes, out, cost):
     """The fused small-channel kernel on blocks of samples in parallel threads.
 
-    With ``classes``, every thread takes its samples class by class, so that
-    the kernel adds the scatters of each class's new features in the same pass
-    (one array per thread, summed at the end).
+    Every thread takes blocks of consecutive samples; with ``classes``, the
+    samples of a block class by class, so that the kernel adds the scatters of
+    each class's new features in the same pass (one array per thread, summed
+    at the end).
     """
     n_freq, m, C = V.shape
     weights = weights.astype(np.float64)
@@ -229,19 +230,23 @@ def _apply_fused(stack, V, weights, eta, lmbda, classes, out, cost):
     size = stack.block_size()
 
     def block(samples):
+        n = samples.stop - samples.start
+        n_blocks = max(1, -(-n // size))
+        blocks = (np.arange(n_blocks + 1) * n) // n_blocks     # consecutive samples, even sizes
+        order = np.arange(samples.start, samples.stop, dtype=np.int64)
         if classes is None:
-            order = np.arange(samples.start, samples.stop, dtype=np.int64)
-            bounds = np.array([0, order.shape[0]], dtype=np.int64)
+            labels = order
             scatters = np.empty((0, n_freq, C, C), dtype=V.dtype)
         else:
-            labels = classes[0][samples]
-            order = np.argsort(labels, kind="stable").astype(np.int64)
-            bounds = np.searchsorted(labels[order], np.arange(classes[1] + 1)).astype(np.int64)
-            order += samples.start
+            # inside every block, the samples class by class
+            labels = classes[0][samples].astype(np.int64)
+            within = np.argsort(np.repeat(np.arange(n_blocks), np.diff(blocks)) * classes[1]
+                                + labels, kind="stable")
+            order, labels = order[within], labels[within]
             scatters = np.zeros((classes[1], n_freq, C, C), dtype=V.dtype)
         _kernels.dense_layer(V, stack.fused_matrices, stack.fused_norms, stack.gammas, weights,
-                             float(eta), float(lmbda), order, bounds, size, out, unit, scatters,
-                             channels, operators)
+                             float(eta), float(lmbda), order, blocks.astype(np.int64), labels,
+                             out, unit, scatters, channels, operators)
         return scatters
 
     parts = split_map(block, m, work_per_item=n_freq * cost)

@@ -271,9 +271,10 @@ def scatters_by_class(V, order, bounds):
     return class_scatters(V, y_index, len(bounds) - 1)
 
 
-def add_scatter(XT, n, S, unit):
-    """S plus the upper triangle of sum_i x_i x_i^H, x_i = XT[0, :, i] + unit XT[1, :, i], i < n."""
-    X = XT[0, :, :n] + unit * XT[1, :, :n]
+def add_scatter(XT, first, stop, S, unit):
+    """S plus the upper triangle of sum_i x_i x_i^H, x_i = XT[0, :, i] + unit XT[1, :, i],
+    first <= i < stop."""
+    X = XT[0, :, first:stop] + unit * XT[1, :, first:stop]
     return S + np.triu(X @ X.conj().T)
 
 
@@ -310,10 +311,12 @@ def dense_layer(V, A, gammas, weights, eta, lmbda):
                                  weights, eta, lmbda)
 
 
-def fused_dense_layer(V, A, gammas, weights, eta, lmbda, y_index, K):
-    """Twin of the fused kernel with the scatters of its output: (new features, class scatters)."""
-    out = dense_layer(V, A, gammas, weights, eta, lmbda)
-    return out, class_scatters(out, y_index, K)
+def fused_dense_layer(V, A, gammas, weights, eta, lmbda, order, classes, K):
+    """Twin of the fused kernel: the samples ``order`` updated (the others zero) and the class
+    scatters of the new features, sample ``order[i]`` in class ``classes[i]``."""
+    out = np.zeros_like(V)
+    out[:, order] = dense_layer(V[:, order], A, gammas, weights, eta, lmbda)
+    return out, class_scatters(out[:, order], classes, K)
 
 
 def stacked_sq_norms(P, offsets, C, weights):

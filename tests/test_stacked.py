@@ -63,8 +63,8 @@ def test_scatter_helpers_equal_naive(C, complex_, rng):
     XT = rng.standard_normal((2, C, 11))
     XT[1] *= complex_                          # imaginary parts, zero for real features
     S = rng.standard_normal((C, C)).astype(dtype)
-    expected = naive.add_scatter(XT, 7, S, unit)
-    _kernels._add_scatter(XT, 7, S, unit, token)
+    expected = naive.add_scatter(XT, 2, 9, S, unit)
+    _kernels._add_scatter(XT, 2, 9, S, unit, token)
     np.testing.assert_allclose(S, expected, atol=1e-13)
     S = rng.standard_normal((3, 2, C, C)) + unit * rng.standard_normal((3, 2, C, C))
     expected = naive.mirror(S)
@@ -96,24 +96,26 @@ def test_fused_dense_layer_kernel_equals_naive(F, m, K, C, complex_, rng):
     A = _dense_stack(rng, F, K, C, complex_)
     Q = np.matmul(A[:, 1:].conj().swapaxes(-1, -2), A[:, 1:])
     gammas = rng.dirichlet(np.ones(K))
-    y = rng.integers(0, K, m)
-    expected, expected_scatters = naive.fused_dense_layer(V, A, gammas, weights, 0.5, 20.0, y, K)
-    order = np.argsort(y, kind="stable")
-    bounds = np.searchsorted(y[order], np.arange(K + 1))
     unit = 1j if complex_ else 0.0
     tokens = _kernels.channel_token(C), _kernels.channel_token(K + 1)
-    for block in (1, 3, 8, m):
+    # some samples (not all), in blocks of 1, 3, 8 or all of them, sorted by class in each block
+    order = rng.permutation(m)[:max(1, m - 2)]
+    for size in (1, 3, 8, m):
+        blocks = np.r_[np.arange(0, order.shape[0], size), order.shape[0]]
+        classes = np.sort(rng.integers(0, K, order.shape[0]))
+        expected, expected_scatters = naive.fused_dense_layer(V, A, gammas, weights, 0.5, 20.0,
+                                                              order, classes, K)
         out = np.zeros_like(V)
         scatters = np.zeros((K, F, C, C), dtype=V.dtype)
-        _kernels.dense_layer(V, A, Q, gammas, weights, 0.5, 20.0, order, bounds, block, out,
+        _kernels.dense_layer(V, A, Q, gammas, weights, 0.5, 20.0, order, blocks, classes, out,
                              unit, scatters, *tokens)
         np.testing.assert_allclose(out, expected, atol=1e-12)
         np.testing.assert_allclose(scatters, expected_scatters, atol=1e-12)
-    # without classes: every sample once, in one segment, and no scatters
-    out = np.zeros_like(V)
-    _kernels.dense_layer(V, A, Q, gammas, weights, 0.5, 20.0, np.arange(m), np.array([0, m]), 4,
-                         out, unit, np.empty((0, F, C, C), dtype=V.dtype), *tokens)
-    np.testing.assert_allclose(out, expected, atol=1e-12)
+        # in place, and without scatters
+        out = V.copy()
+        _kernels.dense_layer(out, A, Q, gammas, weights, 0.5, 20.0, order, blocks, classes, out,
+                             unit, np.empty((0, F, C, C), dtype=V.dtype), *tokens)
+        np.testing.assert_allclose(out[:, order], expected[:, order], atol=1e-12)
 
 
 def test_fused_layer_returns_the_scatters_of_its_output(rng, monkeypatch):
