@@ -337,7 +337,7 @@ def class_scatters(V, order, bounds):
 
 @jit()
 def dense_layer(V, A, Q, gammas, weights, eta, lmbda, order, blocks, classes, out, unit, scatters,
-                channels, operators):
+                work, channels, operators):
     """A whole layer update of some samples with dense operators, fused; and the new scatters.
 
     For a few channels, per block of samples, three passes over the block's
@@ -378,6 +378,9 @@ def dense_layer(V, A, Q, gammas, weights, eta, lmbda, order, blocks, classes, ou
     scatters : ndarray of shape (K, F, C, C), or of shape (0, F, C, C)
         The scatters ``sum_i u_i(f) u_i(f)^H`` of every class's new features
         are added to it (not computed if empty).
+    work : real ndarray of shape (>= 4 F C b,)
+        Scratch space for the transposed buffers, ``b`` the largest block (a
+        fresh allocation of megabytes would cost page faults at every call).
     channels, operators : ndarray
         :func:`channel_token` of ``C`` and of ``K + 1``.
     """
@@ -385,12 +388,12 @@ def dense_layer(V, A, Q, gammas, weights, eta, lmbda, order, blocks, classes, ou
     K1 = operators.ndim
     K = K1 - 1
     n_freq = V.shape[0]
-    real = V.real.dtype
     block = 1
     for part in range(blocks.shape[0] - 1):
         block = max(block, blocks[part + 1] - blocks[part])
-    XT = np.empty((n_freq, 2, C, block), dtype=real)
-    UT = np.empty((n_freq, 2, C, block), dtype=real)
+    size = n_freq * 2 * C * block
+    XT = work[:size].reshape((n_freq, 2, C, block))
+    UT = work[size:2 * size].reshape((n_freq, 2, C, block))
     rows = np.empty(block, dtype=np.int64)
     runs = np.empty(block + 1, dtype=np.int64)       # the block's classes: runs of rows
     sq = np.empty((K, block))

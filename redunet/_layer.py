@@ -22,6 +22,7 @@ whole update is one fused kernel.  The NumPy backend applies the operators one
 by one (:func:`_apply_block`), the reference the fast paths are tested against.
 """
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -214,6 +215,22 @@ def _apply(layer, V, weights, eta, lmbda, backend, classes, out):
     return None
 
 
+_WORKSPACE = threading.local()
+
+
+def _workspace(size, dtype):
+    """A scratch array of ``size`` items, kept by the calling thread from call to call.
+
+    A fresh array of megabytes costs page faults at every layer; the fused
+    kernel's buffers (at most ``FUSED_BLOCK_BYTES``) are instead allocated
+    once per thread and reused.
+    """
+    work = getattr(_WORKSPACE, "array", None)
+    if work is None or work.size < size or work.dtype != dtype:
+        work = _WORKSPACE.array = np.empty(size, dtype=dtype)
+    return work[:size]
+
+
 def _apply_fused(stack, V, weights, eta, lmbda, classes, out, cost):
     """The fused small-channel kernel on blocks of samples in parallel threads.
 
@@ -244,9 +261,10 @@ def _apply_fused(stack, V, weights, eta, lmbda, classes, out, cost):
                                 + labels, kind="stable")
             order, labels = order[within], labels[within]
             scatters = np.zeros((classes[1], n_freq, C, C), dtype=V.dtype)
+        work = _workspace(4 * n_freq * C * int(np.diff(blocks).max()), V.real.dtype)
         _kernels.dense_layer(V, stack.fused_matrices, stack.fused_norms, stack.gammas, weights,
                              float(eta), float(lmbda), order, blocks.astype(np.int64), labels,
-                             out, unit, scatters, channels, operators)
+                             out, unit, scatters, work, channels, operators)
         return scatters
 
     parts = split_map(block, m, work_per_item=n_freq * cost)
@@ -262,11 +280,12 @@ FUSED_CHANNELS = 12
 BLOCK_BYTES = 16 * 2**20
 # Fewest samples per block of BLAS products (smaller products run far from the peak).
 MIN_BLOCK = 32
-# The fused kernel keeps a block's input and output spectra (transposed) in the
-# second-level cache: a share of it.
-FUSED_BLOCK_BYTES = 2 * 2**20
+# Bytes of the fused kernel's buffers: a block's input and output spectra, transposed.
+# Longer blocks make longer vectorized loops (fewer loop overheads per sample); the
+# buffers are read in order, frequency after frequency, so they need not fit a cache.
+FUSED_BLOCK_BYTES = 4 * 2**20
 # Samples per block of the fused kernel: its innermost, vectorized loop (a multiple of 8).
-FUSED_MIN_BLOCK, FUSED_MAX_BLOCK = 8, 64
+FUSED_MIN_BLOCK, FUSED_MAX_BLOCK = 8, 128
 # Bytes of the products of one chunk of frequencies (a share of the second-level cache):
 # the dense classes' norms are taken from a chunk right after its product.
 CHUNK_BYTES = 512 * 2**10

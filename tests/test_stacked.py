@@ -107,14 +107,15 @@ def test_fused_dense_layer_kernel_equals_naive(F, m, K, C, complex_, rng):
                                                               order, classes, K)
         out = np.zeros_like(V)
         scatters = np.zeros((K, F, C, C), dtype=V.dtype)
+        work = np.full(4 * F * C * size, np.nan)     # scratch: its content is never read
         _kernels.dense_layer(V, A, Q, gammas, weights, 0.5, 20.0, order, blocks, classes, out,
-                             unit, scatters, *tokens)
+                             unit, scatters, work, *tokens)
         np.testing.assert_allclose(out, expected, atol=1e-12)
         np.testing.assert_allclose(scatters, expected_scatters, atol=1e-12)
         # in place, and without scatters
         out = V.copy()
         _kernels.dense_layer(out, A, Q, gammas, weights, 0.5, 20.0, order, blocks, classes, out,
-                             unit, np.empty((0, F, C, C), dtype=V.dtype), *tokens)
+                             unit, np.empty((0, F, C, C), dtype=V.dtype), work, *tokens)
         np.testing.assert_allclose(out[:, order], expected[:, order], atol=1e-12)
 
 
