@@ -261,7 +261,7 @@ def _apply_fused(stack, V, weights, eta, lmbda, classes, out, cost):
                                 + labels, kind="stable")
             order, labels = order[within], labels[within]
             scatters = np.zeros((classes[1], n_freq, C, C), dtype=V.dtype)
-        work = _workspace(4 * n_freq * C * int(np.diff(blocks).max()), V.real.dtype)
+        work = _workspace(4 * n_freq * C * max(1, int(np.diff(blocks).max())), V.real.dtype)
         _kernels.dense_layer(V, stack.fused_matrices, stack.fused_norms, stack.gammas, weights,
                              float(eta), float(lmbda), order, blocks.astype(np.int64), labels,
                              out, unit, scatters, work, channels, operators)

@@ -141,6 +141,9 @@ def test_fused_layer_returns_the_scatters_of_its_output(rng, monkeypatch):
         tally = Tally(y, 3, 9, 4, True, "numba")
         np.testing.assert_allclose(tally.of(out, 0, scatters).scatters,
                                    tally.of(out, 0).scatters, atol=atol)
+    # a chunk without samples: no features, zero scatters
+    out, scatters = apply_layer(layer, V[:, :0], weights, 0.5, 50.0, "numba", classes=(y[:0], 3))
+    assert out.shape == (9, 0, 4) and scatters.shape == (3, 9, 4, 4) and not scatters.any()
 
 
 @pytest.mark.parametrize("complex_", [False, True])
