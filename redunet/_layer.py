@@ -18,7 +18,8 @@ side (:class:`StackedOperators`): per frequency one product of a cache-sized
 block of samples with ``[E, C_1, ..., C_K]`` (low-rank classes by their
 factors) gives ``E v``, every ``C_j v`` or coefficient ``W_j^H v``, and from it
 the membership norms and the pull; for a few channels and dense operators the
-whole update is one fused kernel.  The NumPy backend applies the operators one
+whole update is one fused kernel, which also gives the class scatters of the
+new features (the statistics of the next layer) in the same pass.  The NumPy backend applies the operators one
 by one (:func:`_apply_block`), the reference the fast paths are tested against.
 """
 
@@ -283,7 +284,7 @@ MIN_BLOCK = 32
 # Bytes of the fused kernel's buffers: a block's input and output spectra, transposed.
 # Longer blocks make longer vectorized loops (fewer loop overheads per sample); the
 # buffers are read in order, frequency after frequency, so they need not fit a cache.
-FUSED_BLOCK_BYTES = 4 * 2**20
+FUSED_BLOCK_BYTES = 8 * 2**20
 # Samples per block of the fused kernel: its innermost, vectorized loop (a multiple of 8).
 FUSED_MIN_BLOCK, FUSED_MAX_BLOCK = 8, 128
 # Bytes of the products of one chunk of frequencies (a share of the second-level cache):
