@@ -9,7 +9,9 @@ of consecutive samples (in memory is the case of one chunk), and offers:
     operator is cheaper in the low-rank form, in sample order;
 ``update(layer) -> Statistics``
     apply ``layer`` to every chunk, in place, and return the statistics of the
-    new features, accumulated in the same pass (each chunk is read once);
+    new features, accumulated in the same pass (each chunk is read once; where
+    the update's fused kernel computes the class scatters of its output, the
+    executor passes them on, ``Tally.of(V, start, scatters)``);
 ``chunks()``
     iterator over the current features, ``(F, n, C)`` chunk by chunk in sample
     order (for checkpoints);

@@ -36,8 +36,11 @@ def _statistics_of_block(block, start, tally):
 
 def _update_block(block, start, layer, step, tally):
     """New features (sample-major) of one chunk and their statistics."""
-    V = step(layer, np.ascontiguousarray(block.transpose(1, 0, 2)))
-    return V.transpose(1, 0, 2), tally.of(V, start)
+    V = np.ascontiguousarray(block.transpose(1, 0, 2))
+    # in place when V is a copy (a task must not change its input, the persisted chunk)
+    out = None if np.may_share_memory(V, block) else V
+    V, scatters = step(layer, V, classes=tally.classes(start, block.shape[0]), out=out)
+    return V.transpose(1, 0, 2), tally.of(V, start, scatters)
 
 
 def _first(pair):
@@ -73,8 +76,8 @@ class DaskChunks:
     tally : Tally
         Makes the statistics of a chunk.
     step : callable
-        ``step(layer, V) -> V_new`` on features ``(F, n, C)`` (see
-        :class:`redunet._streaming.LocalChunks`).
+        ``step(layer, V, classes=None, out=None)``: the layer update on features ``(F, n, C)``
+        (see :class:`redunet._streaming.LocalChunks`).
     """
 
     def __init__(self, V, tally, step):

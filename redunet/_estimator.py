@@ -45,9 +45,9 @@ def _ndim(X):
 
 
 
-def _step(layer, V, weights, eta, lmbda, backend):
+def _step(layer, V, weights, eta, lmbda, backend, classes=None, out=None):
     """The layer update of a fit (module level, so that Dask can ship it to workers)."""
-    return apply_layer(layer, V, weights, eta, lmbda, backend)
+    return apply_layer(layer, V, weights, eta, lmbda, backend, classes, out)
 
 
 class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):

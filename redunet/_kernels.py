@@ -255,119 +255,192 @@ def step_and_normalize(V, step, shrink, weights, eta):
     return step
 
 
-def _class_scatters(X, order, bounds):
-    """``G[j, f] = sum_{i in class j} x_i(f) x_i(f)^T`` for every class and frequency.
+def channel_token(n):
+    """An empty array of ``n`` dimensions: passed to a kernel, it makes ``n`` a constant of
+    the compiled code (numba compiles one version per number of dimensions), so that the
+    loops over channels unroll and the loops over samples vectorize."""
+    return np.empty((0,) * n)
 
-    ``X`` is real ``(F, m, D)``: a complex batch is passed as its real view
-    (``D = 2 C``, real and imaginary parts interleaved), whose real outer
-    products hold the complex scatter (see :func:`class_scatters`).  One pass
-    over the spectrum (threads over frequencies), the samples of a class taken
-    in turn (``order[bounds[j]:bounds[j + 1]]``), each a rank-one update of a
-    local ``D x D`` array.
+
+@jit()
+def _add_scatter(XT, first, stop, S, unit, channels):
+    """``S += sum_i x_i x_i^H`` (upper triangle) of samples ``first:stop`` held transposed.
+
+    ``XT`` is ``(2, C, n)``: real parts, then imaginary parts, one row per
+    channel and the samples along the rows, so that every entry is a reduction
+    over contiguous samples.  ``x_a conj(x_b) = (r_a r_b + i_a i_b) + 1j (i_a r_b - r_a i_b)``.
     """
-    n_freq, m, D = X.shape
+    C = channels.ndim
+    for a in range(C):
+        for b in range(a, C):
+            re = 0.0
+            im = 0.0
+            # unsigned: no test for negative indices, so the loads stay contiguous (vectorized)
+            for i in range(np.uint64(first), np.uint64(stop)):
+                re += XT[0, a, i] * XT[0, b, i] + XT[1, a, i] * XT[1, b, i]
+                im += XT[1, a, i] * XT[0, b, i] - XT[0, a, i] * XT[1, b, i]
+            S[a, b] += re + unit * im
+
+
+@jit()
+def _mirror(S, channels):
+    """Fill the lower triangles of a ``(..., C, C)`` stack of Hermitian matrices from the upper."""
+    C = channels.ndim
+    flat = S.reshape((-1, C, C))
+    for p in range(flat.shape[0]):
+        for a in range(C):
+            for b in range(a + 1, C):
+                flat[p, b, a] = np.conj(flat[p, a, b])
+
+
+def _scatters_by_class(V, order, bounds, unit, channels):
+    """``S[j, f] = sum_{i in class j} v_i(f) v_i(f)^H``; class ``j`` is ``order[bounds[j]:bounds[j + 1]]``.
+
+    Threads over frequencies; per frequency and class, blocks of samples are
+    gathered transposed (real and imaginary parts apart), and every entry of
+    the upper triangle is a vectorized reduction over the block.
+    """
+    n_freq = V.shape[0]
+    C = channels.ndim
     n_classes = bounds.shape[0] - 1
-    out = np.empty((n_classes, n_freq, D, D))
+    out = np.zeros((n_classes, n_freq, C, C), dtype=V.dtype)
     for f in numba.prange(n_freq):
-        acc = np.empty((D, D))
+        XT = np.empty((2, C, SCATTER_BLOCK), dtype=V.real.dtype)
         for j in range(n_classes):
-            acc[:] = 0.0
-            for r in range(bounds[j], bounds[j + 1]):
-                x = X[f, order[r]]
-                for a in range(D):
-                    xa = x[a]
-                    for b in range(D):
-                        acc[a, b] += xa * x[b]
-            out[j, f] = acc
+            for first in range(bounds[j], bounds[j + 1], SCATTER_BLOCK):
+                n = min(SCATTER_BLOCK, bounds[j + 1] - first)
+                for i in range(n):
+                    for c in range(C):
+                        x = V[f, order[first + i], c]
+                        XT[0, c, i] = x.real
+                        XT[1, c, i] = x.imag
+                _add_scatter(XT, 0, n, out[j, f], unit, channels)
+    _mirror(out, channels)
     return out
 
 
-_class_scatters_serial, _class_scatters_parallel = serial_and_parallel(_class_scatters)
+_scatters_by_class_serial, _scatters_by_class_parallel = serial_and_parallel(_scatters_by_class)
+
+# Samples per block of the scatter kernel.
+SCATTER_BLOCK = 64
 
 
 def class_scatters(V, order, bounds):
     """Per-class scatter matrices ``(K, F, C, C)`` of an ``(F, m, C)`` batch whose class ``j``
-    holds the samples ``order[bounds[j]:bounds[j + 1]]``."""
+    holds the samples ``order[bounds[j]:bounds[j + 1]]``; Hermitian (symmetric if real)."""
     n_freq, m, C = V.shape
-    kernel = (_class_scatters_parallel if n_freq > 1 and n_freq * m * C * C >= PRANGE_MIN_WORK
-              else _class_scatters_serial)
-    if V.dtype.kind != "c":
-        return kernel(V, order, bounds).astype(V.dtype, copy=False)
-    # x = (r_0, i_0, r_1, i_1, ...): v_a conj(v_b) = (r_a r_b + i_a i_b) + 1j (i_a r_b - r_a i_b).
-    G = kernel(np.ascontiguousarray(V).view(V.real.dtype), order, bounds)
-    G = G.reshape(G.shape[:2] + (C, 2, C, 2))
-    out = np.empty(G.shape[:2] + (C, C), dtype=V.dtype)
-    out.real = G[..., 0, :, 0] + G[..., 1, :, 1]
-    out.imag = G[..., 1, :, 0] - G[..., 0, :, 1]
-    return out
+    kernel = (_scatters_by_class_parallel if n_freq > 1 and n_freq * m * C * C >= PRANGE_MIN_WORK
+              else _scatters_by_class_serial)
+    return kernel(V, np.asarray(order, dtype=np.int64), np.asarray(bounds, dtype=np.int64),
+                  1j if V.dtype.kind == "c" else 0.0, channel_token(C))
 
 
 @jit()
-def dense_layer(V, A, gammas, weights, eta, lmbda, start, stop, block, out, unit):
-    """A whole layer update of samples ``start:stop`` with dense operators, fused.
+def dense_layer(V, A, Q, gammas, weights, eta, lmbda, order, blocks, classes, out, unit, scatters,
+                work, channels, operators):
+    """A whole layer update of some samples with dense operators, fused; and the new scatters.
 
-    For a few channels, one pass over the samples' spectra: per block of
-    ``block`` samples, every frequency's ``[E; C_1; ...; C_K] v`` (one stacked
-    ``(K+1) C x C`` product) is kept in a buffer sized to the cache together
-    with the squared norms ``||C_j v||^2``; then the softmax memberships, the
-    step ``v + eta (E v - sum_j gamma_j pi_j C_j v)`` and the normalization.
-    Inside a block the samples are the innermost (vectorized) loop, real and
-    imaginary parts apart.
+    For a few channels, per block of samples, three passes over the block's
+    spectra, which stay in cache in a transposed buffer (real and imaginary
+    parts apart, samples along the rows, so that the innermost loop over
+    samples vectorizes):
+
+    1. the squared norms ``sum_f w_f ||C_j v(f)||^2 = sum_f w_f v^H Q_j v``
+       with ``Q_j = C_j^H C_j`` (upper triangle);
+    2. the memberships ``pi_j = softmax_j(-lmbda ||C_j v||)``, then the step
+       ``u = v + eta ((E - sum_j gamma_j pi_j C_j) v)`` (the sample's matrix
+       formed row by row, then one product) and its norm;
+    3. ``u / ||u||`` into ``out``, and the scatter of every class's samples of
+       the block added to its ``scatters[j]``.
 
     Parameters
     ----------
     V : ndarray of shape (F, m, C)
     A : ndarray of shape (F, K + 1, C, C)
         ``E`` then ``C_1 .. C_K`` at every frequency.
+    Q : ndarray of shape (F, K, C, C)
+        ``C_j^H C_j`` at every frequency.
     gammas : ndarray of shape (K,)
     weights : ndarray of shape (F,)
     eta, lmbda : float
-    start, stop, block : int
+    order : int64 ndarray of shape (n,)
+        The samples to update, block by block.
+    blocks : int64 ndarray of shape (B + 1,)
+        Block ``b`` is ``order[blocks[b]:blocks[b + 1]]`` (best: consecutive samples,
+        so that their spectra are read and written as contiguous runs).
+    classes : int64 ndarray of shape (n,)
+        Class of every sample of ``order``, in increasing order inside every block
+        (not read if ``scatters`` is empty).
     out : ndarray of shape (F, m, C)
-        Written for samples ``start:stop``.
+        Written for the samples of ``order``; may be ``V`` itself (a block is read
+        whole before it is written).
     unit : complex or float
         ``1j`` for complex features, ``0.0`` for real ones.
+    scatters : ndarray of shape (K, F, C, C), or of shape (0, F, C, C)
+        The scatters ``sum_i u_i(f) u_i(f)^H`` of every class's new features
+        are added to it (not computed if empty).
+    work : real ndarray of shape (>= 4 F C b,)
+        Scratch space for the transposed buffers, ``b`` the largest block (a
+        fresh allocation of megabytes would cost page faults at every call).
+    channels, operators : ndarray
+        :func:`channel_token` of ``C`` and of ``K + 1``.
     """
-    n_freq, m, C = V.shape
-    K = A.shape[1] - 1
-    real = V.real.dtype
-    buffer_re = np.empty((n_freq, K + 1, C, block), dtype=real)
-    buffer_im = np.empty((n_freq, K + 1, C, block), dtype=real)
-    xr = np.empty((C, block), dtype=real)
-    xi = np.empty((C, block), dtype=real)
-    yr = np.empty(block, dtype=real)
-    yi = np.empty(block, dtype=real)
+    C = channels.ndim
+    K1 = operators.ndim
+    K = K1 - 1
+    n_freq = V.shape[0]
+    block = 1
+    for part in range(blocks.shape[0] - 1):
+        block = max(block, blocks[part + 1] - blocks[part])
+    size = n_freq * 2 * C * block
+    XT = work[:size].reshape((n_freq, 2, C, block))
+    UT = work[size:2 * size].reshape((n_freq, 2, C, block))
+    rows = np.empty(block, dtype=np.int64)
+    runs = np.empty(block + 1, dtype=np.int64)       # the block's classes: runs of rows
     sq = np.empty((K, block))
     share = np.empty((K, block))
     total = np.empty(block)
-    for first in range(start, stop, block):
-        n = min(block, stop - first)
-        sq[:] = 0.0
+    want = scatters.shape[0] > 0
+    for part in range(blocks.shape[0] - 1):
+        first = blocks[part]
+        n = blocks[part + 1] - first
+        n_runs = 0
+        for i in range(n):
+            rows[i] = order[first + i]
+            if want and (i == 0 or classes[first + i] != classes[first + i - 1]):
+                runs[n_runs] = i
+                n_runs += 1
+        runs[n_runs] = n
+        sq[:, :n] = 0.0
         for f in range(n_freq):
             w = weights[f]
             for i in range(n):
                 for c in range(C):
-                    xr[c, i] = V[f, first + i, c].real
-                    xi[c, i] = V[f, first + i, c].imag
-            for k in range(K + 1):
-                for a in range(C):
-                    yr[:n] = 0.0
-                    yi[:n] = 0.0
-                    for c in range(C):
-                        ar = A[f, k, a, c].real
-                        ai = A[f, k, a, c].imag
-                        for i in range(n):
-                            yr[i] += ar * xr[c, i] - ai * xi[c, i]
-                            yi[i] += ar * xi[c, i] + ai * xr[c, i]
-                    buffer_re[f, k, a, :n] = yr[:n]
-                    buffer_im[f, k, a, :n] = yi[:n]
-                    if k > 0:
-                        for i in range(n):
-                            sq[k - 1, i] += w * (yr[i] * yr[i] + yi[i] * yi[i])
+                    x = V[f, rows[i], c]
+                    XT[f, 0, c, i] = x.real
+                    XT[f, 1, c, i] = x.imag
+            for j in range(K):
+                for i in range(n):
+                    diagonal = 0.0
+                    cross = 0.0
+                    for a in range(C):
+                        xa = XT[f, 0, a, i]
+                        ya = XT[f, 1, a, i]
+                        diagonal += Q[f, j, a, a].real * (xa * xa + ya * ya)
+                        # (b > a as a test in a loop of constant length: fully unrolled,
+                        # the tests fold away and the loop over samples vectorizes)
+                        for b in range(C):
+                            if b > a:
+                                xb = XT[f, 0, b, i]
+                                yb = XT[f, 1, b, i]
+                                # Re(conj(v_a) Q_ab v_b), twice for the lower triangle
+                                cross += (Q[f, j, a, b].real * (xa * xb + ya * yb)
+                                          - Q[f, j, a, b].imag * (xa * yb - ya * xb))
+                    sq[j, i] += w * (diagonal + 2.0 * cross)
         for i in range(n):
             top = -np.inf
             for j in range(K):
-                share[j, i] = -lmbda * np.sqrt(sq[j, i])
+                share[j, i] = -lmbda * np.sqrt(max(sq[j, i], 0.0))
                 top = max(top, share[j, i])
             denominator = 0.0
             for j in range(K):
@@ -379,22 +452,43 @@ def dense_layer(V, A, gammas, weights, eta, lmbda, start, stop, block, out, unit
         for f in range(n_freq):
             w = weights[f]
             for a in range(C):
-                yr[:n] = buffer_re[f, 0, a, :n]
-                yi[:n] = buffer_im[f, 0, a, :n]
-                for j in range(K):
-                    for i in range(n):
-                        yr[i] -= share[j, i] * buffer_re[f, j + 1, a, i]
-                        yi[i] -= share[j, i] * buffer_im[f, j + 1, a, i]
                 for i in range(n):
-                    value = V[f, first + i, a] + eta * (yr[i] + unit * yi[i])
-                    out[f, first + i, a] = value
-                    total[i] += w * (value.real * value.real + value.imag * value.imag)
+                    # row a of this sample's E - sum_j s_j C_j (2 K + 4 multiply-adds per
+                    # entry, against 4 (K + 1) for the K + 1 products apart), times v
+                    yr = 0.0
+                    yi = 0.0
+                    for c in range(C):
+                        mr = A[f, 0, a, c].real
+                        mi = A[f, 0, a, c].imag
+                        for j in range(K):
+                            mr -= share[j, i] * A[f, j + 1, a, c].real
+                            mi -= share[j, i] * A[f, j + 1, a, c].imag
+                        xr = XT[f, 0, c, i]
+                        xi = XT[f, 1, c, i]
+                        yr += mr * xr - mi * xi
+                        yi += mr * xi + mi * xr
+                    UT[f, 0, a, i] = XT[f, 0, a, i] + eta * yr
+                    UT[f, 1, a, i] = XT[f, 1, a, i] + eta * yi
+            # apart from the loop above, which vectorizes only with stores to one array
+            for a in range(C):
+                for i in range(n):
+                    total[i] += w * (UT[f, 0, a, i] * UT[f, 0, a, i]
+                                     + UT[f, 1, a, i] * UT[f, 1, a, i])
         for i in range(n):
             total[i] = 1.0 / np.sqrt(total[i])
         for f in range(n_freq):
+            for a in range(C):
+                for i in range(n):
+                    UT[f, 0, a, i] *= total[i]
+                    UT[f, 1, a, i] *= total[i]
             for i in range(n):
                 for a in range(C):
-                    out[f, first + i, a] *= total[i]
+                    out[f, rows[i], a] = UT[f, 0, a, i] + unit * UT[f, 1, a, i]
+            for r in range(n_runs):
+                _add_scatter(UT[f], runs[r], runs[r + 1],
+                             scatters[classes[first + runs[r]], f], unit, channels)
+    if want:
+        _mirror(scatters, channels)
     return out
 
 

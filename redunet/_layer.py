@@ -18,10 +18,12 @@ side (:class:`StackedOperators`): per frequency one product of a cache-sized
 block of samples with ``[E, C_1, ..., C_K]`` (low-rank classes by their
 factors) gives ``E v``, every ``C_j v`` or coefficient ``W_j^H v``, and from it
 the membership norms and the pull; for a few channels and dense operators the
-whole update is one fused kernel.  The NumPy backend applies the operators one
+whole update is one fused kernel, which also gives the class scatters of the
+new features (the statistics of the next layer) in the same pass.  The NumPy backend applies the operators one
 by one (:func:`_apply_block`), the reference the fast paths are tested against.
 """
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -153,7 +155,7 @@ def assemble_layer(make, counts, n_channels, weights, eps, describe=None):
     return Layer(expansion, compressions, gammas), rate, compression
 
 
-def apply_layer(layer, V, weights, eta, lmbda, backend=None):
+def apply_layer(layer, V, weights, eta, lmbda, backend=None, classes=None, out=None):
     """Apply a layer to features ``V`` (F, m, C); returns new, normalized features.
 
     Samples are independent, so blocks of them run in parallel threads.  A
@@ -162,26 +164,43 @@ def apply_layer(layer, V, weights, eta, lmbda, backend=None):
     numba backend the class operators are applied as one stacked product per
     frequency (:func:`stacked_operators`), in sample blocks sized to the cache;
     the NumPy backend applies them one by one (:func:`_apply_block`).
+
+    With ``classes = (y_index, n_classes)`` (class index of every sample of
+    ``V``), returns ``(new features, scatters)``: the per-class scatters
+    ``(n_classes, F, C, C)`` of the new features where the fused small-channel
+    kernel computes them in the same pass (:func:`redunet._kernels.dense_layer`),
+    else None (the caller computes them).
+
+    ``out`` (an array like ``V``, or None for a new one) receives the new
+    features; it may be ``V`` itself: every block of samples is read before
+    any of it is written, so the update is then done in place.
     """
     backend = resolve_backend(backend)
+    if out is None:
+        out = np.empty(V.shape, dtype=V.dtype)
+    elif out.shape != V.shape or out.dtype != V.dtype:
+        raise ValueError(f"Expected 'out' of shape {V.shape} and dtype {V.dtype}. "
+                         f"Got shape {out.shape} and dtype {out.dtype} instead.")
+    scatters = _apply(layer, V, weights, eta, lmbda, backend, classes, out)
+    return out if classes is None else (out, scatters)
+
+
+def _apply(layer, V, weights, eta, lmbda, backend, classes, out):
+    """:func:`apply_layer` into ``out``; returns the class scatters of ``out`` or None."""
     if (is_small_vector(V.shape[0], V.shape[2], V.dtype.kind == "c", backend)
             and layer.expansion.kind == "dense"
             and all(op.kind == "dense" for op in layer.compressions)):
         stacked = np.concatenate([op.matrix for op in layer.compressions]
                                  + [layer.expansion.matrix]).astype(V.dtype, copy=False)
-        out = _kernels.small_vector_apply(np.ascontiguousarray(V[0]), stacked,
-                                          np.asarray(layer.gammas, dtype=float), float(eta),
-                                          float(lmbda))[None]
-        return flush_tiny(out) if out.dtype == np.float32 else out
-    out = np.empty_like(V)
+        out[0] = _kernels.small_vector_apply(np.ascontiguousarray(V[0]), stacked,
+                                             np.asarray(layer.gammas, dtype=float), float(eta),
+                                             float(lmbda))
+        flush_tiny(out)
+        return None
     cost = layer.expansion.cost + sum(op.cost for op in layer.compressions)
     stack = stacked_operators(layer, V.dtype) if backend == "numba" else None
     if stack is not None and stack.fused:
-        def block(samples):
-            _kernels.dense_layer(V, stack.fused_matrices, stack.gammas, weights.astype(np.float64),
-                                 float(eta), float(lmbda), samples.start, samples.stop,
-                                 stack.block_size(), out,
-                                 1j if V.dtype.kind == "c" else 0.0)
+        return _apply_fused(stack, V, weights, eta, lmbda, classes, out, cost)
     elif stack is not None:
         def block(samples):
             size = stack.block_size()
@@ -193,7 +212,65 @@ def apply_layer(layer, V, weights, eta, lmbda, backend=None):
             out[:, samples] = _apply_block(layer, V[:, samples], weights, eta, lmbda, backend)
 
     split_map(block, V.shape[1], work_per_item=V.shape[0] * cost)
-    return flush_tiny(out)
+    flush_tiny(out)
+    return None
+
+
+_WORKSPACE = threading.local()
+
+
+def _workspace(size, dtype):
+    """A scratch array of ``size`` items, kept by the calling thread from call to call.
+
+    A fresh array of megabytes costs page faults at every layer; the fused
+    kernel's buffers (at most ``FUSED_BLOCK_BYTES``) are instead allocated
+    once per thread and reused.
+    """
+    work = getattr(_WORKSPACE, "array", None)
+    if work is None or work.size < size or work.dtype != dtype:
+        work = _WORKSPACE.array = np.empty(size, dtype=dtype)
+    return work[:size]
+
+
+def _apply_fused(stack, V, weights, eta, lmbda, classes, out, cost):
+    """The fused small-channel kernel on blocks of samples in parallel threads.
+
+    Every thread takes blocks of consecutive samples; with ``classes``, the
+    samples of a block class by class, so that the kernel adds the scatters of
+    each class's new features in the same pass (one array per thread, summed
+    at the end).
+    """
+    n_freq, m, C = V.shape
+    weights = weights.astype(np.float64)
+    unit = 1j if V.dtype.kind == "c" else 0.0
+    channels = _kernels.channel_token(C)
+    operators = _kernels.channel_token(stack.fused_matrices.shape[1])
+    size = stack.block_size()
+
+    def block(samples):
+        n = samples.stop - samples.start
+        n_blocks = max(1, -(-n // size))
+        blocks = (np.arange(n_blocks + 1) * n) // n_blocks     # consecutive samples, even sizes
+        order = np.arange(samples.start, samples.stop, dtype=np.int64)
+        if classes is None:
+            labels = order
+            scatters = np.empty((0, n_freq, C, C), dtype=V.dtype)
+        else:
+            # inside every block, the samples class by class
+            labels = classes[0][samples].astype(np.int64)
+            within = np.argsort(np.repeat(np.arange(n_blocks), np.diff(blocks)) * classes[1]
+                                + labels, kind="stable")
+            order, labels = order[within], labels[within]
+            scatters = np.zeros((classes[1], n_freq, C, C), dtype=V.dtype)
+        work = _workspace(4 * n_freq * C * max(1, int(np.diff(blocks).max())), V.real.dtype)
+        _kernels.dense_layer(V, stack.fused_matrices, stack.fused_norms, stack.gammas, weights,
+                             float(eta), float(lmbda), order, blocks.astype(np.int64), labels,
+                             out, unit, scatters, work, channels, operators)
+        return scatters
+
+    parts = split_map(block, m, work_per_item=n_freq * cost)
+    flush_tiny(out)
+    return sum(parts[1:], parts[0]) if classes is not None else None
 
 
 # Largest channel count for which a layer of dense operators runs as one fused kernel
@@ -204,9 +281,12 @@ FUSED_CHANNELS = 12
 BLOCK_BYTES = 16 * 2**20
 # Fewest samples per block of BLAS products (smaller products run far from the peak).
 MIN_BLOCK = 32
-FUSED_BLOCK_BYTES = 4 * 2**20
-# Samples per block of the fused kernel: its innermost, vectorized loop.
-FUSED_MIN_BLOCK, FUSED_MAX_BLOCK = 32, 64
+# Bytes of the fused kernel's buffers: a block's input and output spectra, transposed.
+# Longer blocks make longer vectorized loops (fewer loop overheads per sample); the
+# buffers are read in order, frequency after frequency, so they need not fit a cache.
+FUSED_BLOCK_BYTES = 8 * 2**20
+# Samples per block of the fused kernel: its innermost, vectorized loop (a multiple of 8).
+FUSED_MIN_BLOCK, FUSED_MAX_BLOCK = 8, 128
 # Bytes of the products of one chunk of frequencies (a share of the second-level cache):
 # the dense classes' norms are taken from a chunk right after its product.
 CHUNK_BYTES = 512 * 2**10
@@ -230,6 +310,8 @@ class StackedOperators:
         Columns of every low-rank class's coefficients.
     fused_matrices : ndarray of shape (F, K + 1, C, C) or None
         ``E, C_1 .. C_K`` for the fused small-channel kernel (all dense, few channels).
+    fused_norms : ndarray of shape (F, K, C, C)
+        ``C_j^H C_j`` (fused kernel only): ``||C_j v||^2 = v^H C_j^H C_j v``.
 
     Built from the public attributes of the operators (``kind``, ``matrix``,
     ``factor``, ``alpha``) once per :func:`apply_layer` call: a copy of the
@@ -251,6 +333,9 @@ class StackedOperators:
         if not self.low_rank and C <= FUSED_CHANNELS:
             self.fused_matrices = np.ascontiguousarray(np.stack(
                 [expansion.matrix] + [ops[j].matrix for j in self.dense], axis=1), dtype=dtype)
+            compressions = self.fused_matrices[:, 1:]
+            self.fused_norms = np.ascontiguousarray(
+                np.matmul(compressions.conj().swapaxes(-1, -2), compressions))
             self.width = (len(ops) + 1) * C
             return
         # The operators are Hermitian, so E^T = conj(E) and C_j^T = conj(C_j): one
@@ -291,10 +376,12 @@ class StackedOperators:
 
     def block_size(self):
         """Samples per block: the stacked products of a block fill about ``BLOCK_BYTES``
-        (``FUSED_BLOCK_BYTES`` for the fused kernel)."""
-        per_sample = self.n_freq * self.width * self.itemsize
+        (the fused kernel's buffers ``FUSED_BLOCK_BYTES``)."""
         if self.fused:
-            return min(FUSED_MAX_BLOCK, max(FUSED_MIN_BLOCK, FUSED_BLOCK_BYTES // per_sample))
+            per_sample = 2 * self.n_freq * self.n_channels * self.itemsize
+            size = FUSED_BLOCK_BYTES // per_sample // 8 * 8
+            return min(FUSED_MAX_BLOCK, max(FUSED_MIN_BLOCK, size))
+        per_sample = self.n_freq * self.width * self.itemsize
         return max(MIN_BLOCK, BLOCK_BYTES // per_sample)
 
 

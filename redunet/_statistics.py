@@ -214,18 +214,35 @@ class Tally:
         self.backend = backend
         self._chunks = {}        # (start, n) -> labels and class counts of a chunk
 
-    def of(self, V, start):
-        """Statistics of the chunk ``V`` (F, n, C) holding samples ``start .. start + n - 1``."""
-        n = V.shape[1]
+    def _chunk(self, start, n):
+        """Labels and class counts of the samples ``start .. start + n - 1``."""
         if (start, n) not in self._chunks:
             labels = self.y_index[start:start + n]
             self._chunks[start, n] = labels, np.bincount(labels, minlength=self.n_classes)
-        labels, counts = self._chunks[start, n]
+        return self._chunks[start, n]
+
+    def classes(self, start, n):
+        """``(class indices, number of classes)`` of the samples ``start .. start + n - 1``:
+        the ``classes`` argument of :func:`redunet._layer.apply_layer`, whose fused kernel
+        then returns the scatters of the new features for :meth:`of`."""
+        return self._chunk(start, n)[0], self.n_classes
+
+    def of(self, V, start, scatters=None):
+        """Statistics of the chunk ``V`` (F, n, C) holding samples ``start .. start + n - 1``.
+
+        ``scatters`` ``(K, F, C, C)``, if given, are the per-class scatters of ``V``
+        already computed (by the layer update that made ``V``); else they are
+        computed here.
+        """
+        n = V.shape[1]
+        labels, counts = self._chunk(start, n)
         samples = {}
         for group in self.groups:
             rows = np.arange(n) if group is None else np.flatnonzero(labels == group)
             if rows.size:
                 samples[group] = [(rows + start, V[:, rows])]
+        if scatters is not None:
+            return Statistics(scatters, counts.copy(), samples)
         if self.small:
             scatters = _kernels.small_vector_scatters(np.ascontiguousarray(V[0]), labels,
                                                       self.n_classes)[:, None]

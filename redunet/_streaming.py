@@ -7,7 +7,8 @@ per array; an ordinary in-memory fit is the case of a single chunk) or in a
 temporary ``(m, F, C)`` file on disk (peak memory: one chunk plus the
 operators).  :class:`LocalChunks` implements the executor protocol of
 :mod:`redunet._construction`; every layer reads each chunk once, applies the
-layer, writes it back and adds its statistics.
+layer, writes it back and adds its statistics (computed by the update itself
+where its kernel can, see :meth:`redunet._statistics.Tally.classes`).
 """
 
 import os
@@ -30,7 +31,11 @@ class LocalChunks:
         Makes the statistics of a chunk (labels, gathered groups).
     step : callable
         ``step(layer, V) -> V_new`` on features ``(F, n, C)``: the layer update
-        (:func:`redunet._layer.apply_layer` with the fit's parameters).
+        (:func:`redunet._layer.apply_layer` with the fit's parameters);
+        ``step(layer, V, classes=tally.classes(start, n), out=V) -> (V_new, scatters)``
+        also gives the per-class scatters of ``V_new`` where the update computes
+        them in the same pass, else None, and writes ``V_new`` into ``out``
+        (here the chunk itself, once the executor owns it).
     shape : tuple (m, F, C)
     dtype : numpy dtype
     chunk_size : int or None
@@ -51,6 +56,9 @@ class LocalChunks:
         self._file = None
         self._parts = None
         self.store = None
+        # Whether the executor owns a chunk held in memory (it made it by an update), so
+        # that the next update may overwrite it; features written from outside are kept.
+        self._owned = [False] * len(self._slices)
         if work_dir is None:
             self._parts = [None] * len(self._slices)
         else:
@@ -85,6 +93,7 @@ class LocalChunks:
         """Store features ``V`` (F, n, C) of the samples ``samples`` (one of the chunk slices)."""
         if self._parts is not None:
             self._parts[self._index[samples.start]] = V
+            self._owned[self._index[samples.start]] = False
         else:
             self.store[samples] = V.transpose(1, 0, 2)
 
@@ -107,9 +116,14 @@ class LocalChunks:
         """Apply ``layer`` to every chunk in place; statistics of the new features, same pass."""
         total = None
         for samples in self._slices:
-            V = self.step(layer, self.read(samples))
+            classes = self.tally.classes(samples.start, samples.stop - samples.start)
+            V = self.read(samples)
+            # in place: a chunk read from the file is a copy, one in memory ours if owned
+            in_place = self._parts is None or self._owned[self._index[samples.start]]
+            V, scatters = self.step(layer, V, classes=classes, out=V if in_place else None)
             self.write(samples, V)
-            part = self.tally.of(V, samples.start)
+            self._owned[self._index[samples.start]] = True
+            part = self.tally.of(V, samples.start, scatters)
             total = part if total is None else total + part
         return total
 

@@ -263,6 +263,27 @@ def class_scatters(V, y_index, K):
     return out
 
 
+def scatters_by_class(V, order, bounds):
+    """Scatters of the segments order[bounds[j]:bounds[j + 1]] of the samples of V (F, m, C)."""
+    y_index = np.full(V.shape[1], -1)
+    for j in range(len(bounds) - 1):
+        y_index[order[bounds[j]:bounds[j + 1]]] = j
+    return class_scatters(V, y_index, len(bounds) - 1)
+
+
+def add_scatter(XT, first, stop, S, unit):
+    """S plus the upper triangle of sum_i x_i x_i^H, x_i = XT[0, :, i] + unit XT[1, :, i],
+    first <= i < stop."""
+    X = XT[0, :, first:stop] + unit * XT[1, :, first:stop]
+    return S + np.triu(X @ X.conj().T)
+
+
+def mirror(S):
+    """Hermitian matrices from their upper triangles."""
+    upper = np.triu(S)
+    return upper + np.triu(S, 1).conj().swapaxes(-1, -2)
+
+
 def spectral_layer_update(V, E, Cs, gammas, weights, eta, lmbda):
     """The invariant update (docs/math.rst) of every sample of V (F, m, C) with explicit per-frequency operators.
 
@@ -288,6 +309,14 @@ def dense_layer(V, A, gammas, weights, eta, lmbda):
     """Twin of the fused kernel: A (F, K+1, C, C) holds E then the class operators."""
     return spectral_layer_update(V, A[:, 0], [A[:, 1 + j] for j in range(A.shape[1] - 1)], gammas,
                                  weights, eta, lmbda)
+
+
+def fused_dense_layer(V, A, gammas, weights, eta, lmbda, order, classes, K):
+    """Twin of the fused kernel: the samples ``order`` updated (the others zero) and the class
+    scatters of the new features, sample ``order[i]`` in class ``classes[i]``."""
+    out = np.zeros_like(V)
+    out[:, order] = dense_layer(V[:, order], A, gammas, weights, eta, lmbda)
+    return out, class_scatters(out[:, order], classes, K)
 
 
 def stacked_sq_norms(P, offsets, C, weights):

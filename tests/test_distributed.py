@@ -56,7 +56,8 @@ def test_feature_graph_does_not_grow_with_depth(client, rng):
     weights = net.spectrum_.weights
     executor = DaskChunks(input_features(net.input_stage_, da.from_array(X, chunks=(5, 4))),
                           Tally(y, 2, 1, 4, False, "numba"),
-                          lambda layer, V: apply_layer(layer, V, weights, 0.5, 500.0))
+                          lambda layer, V, **options: apply_layer(layer, V, weights, 0.5,
+                                                                  500.0, **options))
     sizes = []
     stats = executor.statistics()
     for _ in range(6):

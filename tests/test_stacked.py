@@ -55,6 +55,29 @@ def test_class_scatters_single_precision_and_bad_labels(rng):
         class_scatters(V, y[:5], 2)
 
 
+@pytest.mark.parametrize("C, complex_", [(1, True), (5, True), (3, False), (12, True)])
+def test_scatter_helpers_equal_naive(C, complex_, rng):
+    unit = 1j if complex_ else 0.0
+    dtype = complex if complex_ else float
+    token = _kernels.channel_token(C)
+    XT = rng.standard_normal((2, C, 11))
+    XT[1] *= complex_                          # imaginary parts, zero for real features
+    S = rng.standard_normal((C, C)).astype(dtype)
+    expected = naive.add_scatter(XT, 2, 9, S, unit)
+    _kernels._add_scatter(XT, 2, 9, S, unit, token)
+    np.testing.assert_allclose(S, expected, atol=1e-13)
+    S = rng.standard_normal((3, 2, C, C)) + unit * rng.standard_normal((3, 2, C, C))
+    expected = naive.mirror(S)
+    _kernels._mirror(S, token)
+    np.testing.assert_allclose(S, expected, atol=0)
+    V, _ = _spectra(rng, 4, 30, C, complex_)
+    order = rng.permutation(30)[:26]
+    bounds = np.array([0, 5, 5, 26])
+    for kernel in (_kernels._scatters_by_class_serial, _kernels._scatters_by_class_parallel):
+        np.testing.assert_allclose(kernel(V, order, bounds, unit, token),
+                                   naive.scatters_by_class(V, order, bounds), atol=1e-13)
+
+
 def _dense_stack(rng, F, K, C, complex_):
     """Hermitian positive definite operators alpha inv(I + alpha S) of random scatters."""
     A = np.empty((F, K + 1, C, C), dtype=complex if complex_ else float)
@@ -67,17 +90,60 @@ def _dense_stack(rng, F, K, C, complex_):
 
 @pytest.mark.parametrize("F, m, K, C, complex_", [
     (101, 7, 2, 5, True), (1, 5, 3, 4, False), (6, 1, 2, 1, True), (4, 9, 1, 3, True),
-    (3, 12, 4, 6, False)])
+    (3, 12, 4, 6, False), (2, 19, 2, 12, True)])
 def test_fused_dense_layer_kernel_equals_naive(F, m, K, C, complex_, rng):
     V, weights = _spectra(rng, F, m, C, complex_)
     A = _dense_stack(rng, F, K, C, complex_)
+    Q = np.matmul(A[:, 1:].conj().swapaxes(-1, -2), A[:, 1:])
     gammas = rng.dirichlet(np.ones(K))
-    expected = naive.dense_layer(V, A, gammas, weights, 0.5, 20.0)
-    for block in (1, 3, m):
+    unit = 1j if complex_ else 0.0
+    tokens = _kernels.channel_token(C), _kernels.channel_token(K + 1)
+    # some samples (not all), in blocks of 1, 3, 8 or all of them, sorted by class in each block
+    order = rng.permutation(m)[:max(1, m - 2)]
+    for size in (1, 3, 8, m):
+        blocks = np.r_[np.arange(0, order.shape[0], size), order.shape[0]]
+        classes = np.sort(rng.integers(0, K, order.shape[0]))
+        expected, expected_scatters = naive.fused_dense_layer(V, A, gammas, weights, 0.5, 20.0,
+                                                              order, classes, K)
         out = np.zeros_like(V)
-        _kernels.dense_layer(V, A, gammas, weights, 0.5, 20.0, 0, m, block, out,
-                             1j if complex_ else 0.0)
+        scatters = np.zeros((K, F, C, C), dtype=V.dtype)
+        work = np.full(4 * F * C * size, np.nan)     # scratch: its content is never read
+        _kernels.dense_layer(V, A, Q, gammas, weights, 0.5, 20.0, order, blocks, classes, out,
+                             unit, scatters, work, *tokens)
         np.testing.assert_allclose(out, expected, atol=1e-12)
+        np.testing.assert_allclose(scatters, expected_scatters, atol=1e-12)
+        # in place, and without scatters
+        out = V.copy()
+        _kernels.dense_layer(out, A, Q, gammas, weights, 0.5, 20.0, order, blocks, classes, out,
+                             unit, np.empty((0, F, C, C), dtype=V.dtype), work, *tokens)
+        np.testing.assert_allclose(out[:, order], expected[:, order], atol=1e-12)
+
+
+def test_fused_layer_returns_the_scatters_of_its_output(rng, monkeypatch):
+    """apply_layer(..., classes=...) gives the class scatters of the new features, in threads
+    and in single precision too; the statistics of a chunk taken from them are the same."""
+    monkeypatch.setattr("redunet._parallel.SPLIT_MIN_WORK", 0)       # samples in two threads
+    monkeypatch.setenv("REDUNET_NUM_THREADS", "2")
+    counts = [40, 25, 35]
+    y = labels_for(counts)
+    rng.shuffle(y)
+    for dtype, atol in ((np.float64, 1e-12), (np.float32, 2e-6)):
+        V, weights = _spectra(rng, 9, len(y), 4, True, dtype)
+        layer = build_layer(V.astype(np.complex128), group_rows(y, 3), weights, 0.1)[0]
+        out, scatters = apply_layer(layer, V, weights, 0.5, 50.0, "numba", classes=(y, 3))
+        assert stacked_operators(layer, V.dtype).fused and scatters.dtype == V.dtype
+        np.testing.assert_allclose(out, apply_layer(layer, V, weights, 0.5, 50.0, "numba"),
+                                   atol=0)
+        np.testing.assert_allclose(out, apply_layer(layer, V, weights, 0.5, 50.0, "numpy"),
+                                   atol=atol)
+        expected = naive.class_scatters(out.astype(np.complex128), y, 3)
+        np.testing.assert_allclose(scatters, expected, atol=atol)
+        tally = Tally(y, 3, 9, 4, True, "numba")
+        np.testing.assert_allclose(tally.of(out, 0, scatters).scatters,
+                                   tally.of(out, 0).scatters, atol=atol)
+    # a chunk without samples: no features, zero scatters
+    out, scatters = apply_layer(layer, V[:, :0], weights, 0.5, 50.0, "numba", classes=(y[:0], 3))
+    assert out.shape == (9, 0, 4) and scatters.shape == (3, 9, 4, 4) and not scatters.any()
 
 
 @pytest.mark.parametrize("complex_", [False, True])
@@ -141,6 +207,18 @@ def test_stacked_apply_equals_numpy_path_and_naive(F, counts, C, dtype, rng):
         _as_dense(layer.expansion, C), [_as_dense(op, C) for op in layer.compressions],
         layer.gammas, weights, 0.5, 50.0)
     np.testing.assert_allclose(fast, reference, atol=tol)
+    # in place (out=V) and with the class scatters: the same features, the scatters of them
+    for backend, expected in (("numba", fast), ("numpy", plain)):
+        V_new = new.copy()
+        out, scatters = apply_layer(layer, V_new, weights, 0.5, 50.0, backend, classes=(
+            np.arange(17) % 2, 2), out=V_new)
+        assert out is V_new
+        np.testing.assert_array_equal(out, expected)
+        if scatters is not None:
+            np.testing.assert_allclose(scatters, naive.class_scatters(
+                out.astype(np.result_type(out, np.float64)), np.arange(17) % 2, 2), atol=tol)
+    with pytest.raises(ValueError, match="'out' of shape"):
+        apply_layer(layer, new, weights, 0.5, 50.0, out=new[:, 1:])
 
 
 def test_stacked_layout_covers_every_path(rng):

@@ -52,6 +52,33 @@ def test_chunk_without_some_class_is_fine(rng):
     np.testing.assert_allclose(b.transform(X), a.transform(X), atol=1e-10)
 
 
+@pytest.mark.parametrize("chunk_size", [None, 7])
+def test_update_keeps_features_written_from_outside(chunk_size, rng):
+    """Updates run in place only on chunks the executor made itself: features written into
+    it (or restored) are left as they were."""
+    X = rng.standard_normal((20, 2, 12))
+    y = np.arange(20) % 2
+    net = ReduNet(arch="fourier1d", n_layers=2).fit(X, y)
+    F, C = net.input_stage_.shape
+    tally = Tally(y, 2, F, C, True, "numba")
+    step = net._layer_step()
+    chunks = LocalChunks(tally, step, (20, F, C), np.complex128, chunk_size)
+    features = net.input_stage_.features(X)
+    kept = features.copy()
+    for samples in chunks.slices():
+        chunks.write(samples, features[:, samples])
+    for layer in net.layers_:
+        stats = chunks.update(layer)
+    np.testing.assert_array_equal(features, kept)
+    V = np.concatenate(list(chunks.chunks()), axis=1)
+    expected = features
+    for layer in net.layers_:
+        expected = step(layer, expected)
+    np.testing.assert_allclose(V, expected, atol=1e-14)     # vectorized blocks differ by chunk
+    np.testing.assert_allclose(stats.scatters, Tally(y, 2, F, C, True, "numpy").of(V, 0).scatters,
+                               atol=1e-13)
+
+
 @pytest.mark.parametrize("on_disk", [False, True])
 def test_store_chunks_load_and_statistics(on_disk, tmp_path, rng):
     y = np.array([0, 1, 1, 0, 1, 0, 0, 1, 1, 0])
