@@ -399,20 +399,27 @@ def dense_layer(V, A, gammas, weights, eta, lmbda, start, stop, block, out, unit
 
 
 @jit()
-def stacked_sq_norms(P, offsets, C, weights):
-    """``sum_f w_f ||P[f, i, o:o+C]||^2`` for every offset ``o`` and sample ``i``: ``(len, B)``.
+def stacked_sq_norms(P, offsets, width, weights, out):
+    """Add ``sum_f w_f ||P[f, i, o:o+width]||^2`` for every offset ``o`` and sample ``i`` to ``out``.
 
-    The squared norms of the dense classes' ``C_j v`` inside one stacked product.
+    The squared norms of the dense classes' ``C_j v`` inside one stacked
+    product, accumulated over chunks of frequencies into ``out``
+    ``(len(offsets), B)``.  ``P`` is real: a complex product is passed as its
+    real view (real and imaginary parts interleaved), with offsets and width
+    doubled, so that the innermost loop runs over contiguous reals.
     """
     n_freq, B, _ = P.shape
-    out = np.zeros((offsets.shape[0], B))
     for f in range(n_freq):
         w = weights[f]
         for i in range(B):
+            row = P[f, i]
             for k in range(offsets.shape[0]):
+                # a slice indexed from 0: the index is known to be non-negative, so the loop
+                # reads contiguous memory (no wraparound test per element)
+                part = row[offsets[k]:offsets[k] + width]
                 acc = 0.0
-                for a in range(offsets[k], offsets[k] + C):
-                    acc += P[f, i, a].real * P[f, i, a].real + P[f, i, a].imag * P[f, i, a].imag
+                for a in range(width):
+                    acc += part[a] * part[a]
                 out[k, i] += w * acc
     return out
 
@@ -441,9 +448,10 @@ def stacked_lowrank_sq_norms(V, P, starts, ranks, grams, weights):
             for k in range(K):
                 s = starts[k]
                 r = ranks[k]
+                part = P[f, i, s:s + r]
                 for a in range(r):
-                    x[a] = P[f, i, s + a].real
-                    y[a] = P[f, i, s + a].imag
+                    x[a] = part[a].real
+                    y[a] = part[a].imag
                 sq = 0.0
                 quadratic = 0.0
                 for a in range(r):
@@ -462,34 +470,52 @@ def stacked_lowrank_sq_norms(V, P, starts, ranks, grams, weights):
 
 
 @jit()
-def stacked_step(V, P, offsets, shares, extra, shrink, weights, eta, out):
+def stacked_step(V, P, offsets, shares, extra, signs, shrink, weights, eta, threshold, out):
     """``v (1 - eta shrink) + eta (P_E - sum_j s_j P_j + extra)``, normalized, into ``out``.
 
-    ``P[..., 0:C]`` is ``E v`` and ``P[..., o_j:o_j+C]`` the dense classes'
-    ``C_j v`` of one stacked product; ``shares`` ``(len(offsets), B)`` their
-    weights ``gamma_j pi_j``; ``extra`` ``(F, B, C)`` the low-rank classes' part
-    of the pull (or an empty array).
+    ``P[..., 0:D]`` is ``E v`` and ``P[..., o_j:o_j+D]`` the dense classes'
+    ``C_j v`` of one stacked product (``D = V.shape[2]``); ``shares``
+    ``(len(offsets), B)`` their weights ``gamma_j pi_j``; ``extra`` ``(F, B, D)``
+    the low-rank classes' part of the pull (or an empty array), entered as
+    ``signs * extra`` (``signs`` of shape ``(D,)``: -1 on imaginary parts adds
+    the conjugate of a complex ``extra``).  All arrays are real: complex ones
+    are passed as their real views (offsets doubled), so the innermost loops
+    run over contiguous reals.  Entries of the result below
+    ``threshold`` in magnitude are set to zero (``sqrt`` of the smallest normal
+    number in single precision, so that later products never fall to
+    subnormals; 0 leaves the result untouched).  ``out`` may be ``V``.
     """
-    n_freq, B, C = V.shape
+    n_freq, B, D = V.shape
     has_extra = extra.shape[0] > 0
     total = np.zeros(B)
+    step = np.empty(D, dtype=P.dtype)
     for f in range(n_freq):
         w = weights[f]
         for i in range(B):
             keep = 1.0 - eta * shrink[i]
-            for a in range(C):
-                step = P[f, i, a]
-                for k in range(offsets.shape[0]):
-                    step -= shares[k, i] * P[f, i, offsets[k] + a]
-                if has_extra:
-                    step += extra[f, i, a]
-                value = V[f, i, a] * keep + eta * step
+            row = P[f, i]
+            for a in range(D):
+                step[a] = row[a]
+            for k in range(offsets.shape[0]):
+                s = shares[k, i]
+                part = row[offsets[k]:offsets[k] + D]
+                for a in range(D):
+                    step[a] -= s * part[a]
+            if has_extra:
+                for a in range(D):
+                    step[a] += signs[a] * extra[f, i, a]
+            acc = 0.0
+            for a in range(D):
+                value = V[f, i, a] * keep + eta * step[a]
                 out[f, i, a] = value
-                total[i] += w * (value.real * value.real + value.imag * value.imag)
+                acc += value * value
+            total[i] += w * acc
     for i in range(B):
         total[i] = 1.0 / np.sqrt(total[i])
     for f in range(n_freq):
         for i in range(B):
-            for a in range(C):
-                out[f, i, a] *= total[i]
+            scale = total[i]
+            for a in range(D):
+                value = out[f, i, a] * scale
+                out[f, i, a] = 0.0 if abs(value) < threshold else value
     return out

@@ -22,6 +22,7 @@ whole update is one fused kernel.  The NumPy backend applies the operators one
 by one (:func:`_apply_block`), the reference the fast paths are tested against.
 """
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -193,7 +194,8 @@ def apply_layer(layer, V, weights, eta, lmbda, backend=None):
             out[:, samples] = _apply_block(layer, V[:, samples], weights, eta, lmbda, backend)
 
     split_map(block, V.shape[1], work_per_item=V.shape[0] * cost)
-    return flush_tiny(out)
+    # The stacked step flushes tiny single-precision entries itself.
+    return out if stack is not None and not stack.fused else flush_tiny(out)
 
 
 # Largest channel count for which a layer of dense operators runs as one fused kernel
@@ -253,14 +255,20 @@ class StackedOperators:
                 [expansion.matrix] + [ops[j].matrix for j in self.dense], axis=1), dtype=dtype)
             self.width = (len(ops) + 1) * C
             return
-        # The operators are Hermitian, so E^T = conj(E) and C_j^T = conj(C_j): one
-        # concatenation of the stored arrays, conjugated in place, with no transposition.
+        # The operators are Hermitian, so E^T = conj(E) and C_j^T = conj(C_j): the stored
+        # arrays conjugated into their columns, with no transposition.
         blocks = [expansion.matrix] + [ops[j].matrix for j in self.dense]
         blocks += [ops[j].factor for j in self.low_rank]
-        self.matrix = np.concatenate(blocks, axis=-1).astype(dtype, copy=False)
-        if self.matrix.dtype.kind == "c":
-            np.conjugate(self.matrix, out=self.matrix)
+        widths = [block.shape[-1] for block in blocks]
+        self.matrix = np.empty((self.n_freq, C, sum(widths)), dtype=dtype)
+        start = 0
+        for block, width in zip(blocks, widths):
+            np.conjugate(block, out=self.matrix[..., start:start + width], casting="same_kind")
+            start += width
         self.width = self.matrix.shape[-1]
+        # Complex products are handled as their real views (real and imaginary parts
+        # interleaved): ``pair`` reals per entry.
+        self.pair = 2 if self.matrix.dtype.kind == "c" else 1
         self.offsets = np.arange(1, len(self.dense) + 1, dtype=np.int64) * C
         start = C * (len(self.dense) + 1)
         self.bounds = []
@@ -279,11 +287,13 @@ class StackedOperators:
             for k, j in enumerate(self.low_rank):
                 self.grams[k, :, :self.ranks[k], :self.ranks[k]] = ops[j].gram
         if self.low_rank:
-            # The pull of the low-rank classes: [W_j]^T = (conj of the low-rank columns)^H,
-            # a transposed view (BLAS reads it as such).
-            low = self.matrix[..., self.bounds[0][0]:]
-            self.factors_t = low.conj().swapaxes(-1, -2) if low.dtype.kind == "c" \
-                else low.swapaxes(-1, -2)
+            # The pull of the low-rank classes, sum_j W_j (s_j alpha_j c_j), from the stored
+            # conj(W_j) columns as a transposed view: in row form conj(s c_j)^T conj(W_j)^T is
+            # the conjugate of the pull (see _apply_stacked).
+            self.factors_t = self.matrix[..., self.bounds[0][0]:].swapaxes(-1, -2)
+            self.extra_signs = np.ones(C * self.pair)
+            if self.pair == 2:
+                self.extra_signs[1::2] = -1.0
 
     @property
     def fused(self):
@@ -309,6 +319,29 @@ def stacked_operators(layer, dtype):
     return StackedOperators(layer, dtype)
 
 
+_WORKSPACE = threading.local()
+
+
+def _workspace(name, shape, dtype):
+    """A C-contiguous scratch array of this thread, reused from call to call.
+
+    The stacked products of a block are far larger than the cache; taking fresh
+    memory for them at every block costs a page fault per page.
+    """
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    buffers = _WORKSPACE.__dict__
+    buffer = buffers.get(name)
+    if buffer is None or buffer.nbytes < nbytes:
+        buffer = buffers[name] = np.empty(max(nbytes, 1), dtype=np.uint8)
+    return buffer[:nbytes].view(dtype).reshape(shape)
+
+
+def _real(array):
+    """Real view of a complex array (parts interleaved along the last axis); real arrays as is."""
+    return array.view(array.real.dtype) if array.dtype.kind == "c" else array
+
+
 def _apply_stacked(stack, V, weights, eta, lmbda, out):
     """:func:`apply_layer` on one block of samples from one stacked product, into ``out``.
 
@@ -317,12 +350,17 @@ def _apply_stacked(stack, V, weights, eta, lmbda, out):
     memberships come from it (dense: ``||C_j v||``; low rank: from ``c_j`` and
     ``W_j^H W_j``), and the low-rank part of the pull,
     ``sum_j s_j alpha_j (v - W_j c_j)``, is one more product with ``[W_j^T]``.
+    The elementwise passes run on real views, so their innermost loops are
+    contiguous; in single precision the step flushes tiny entries itself.
     """
     real = V.real.dtype
     weights = weights.astype(np.float64)
     n_classes, B = len(stack.ops), V.shape[1]
-    P = np.empty((V.shape[0], B, stack.width), dtype=V.dtype)     # (F, B, N)
+    pair = stack.pair
+    P = _workspace("products", (V.shape[0], B, stack.width), V.dtype)     # (F, B, N)
+    flat = _real(P)
     sq = np.zeros((len(stack.dense), B))
+    offsets = stack.offsets * pair
     # Frequencies in chunks whose products fit the second-level cache: the dense classes'
     # norms are taken while the chunk is still there.
     step = max(1, CHUNK_BYTES // (B * stack.width * P.itemsize))
@@ -330,8 +368,8 @@ def _apply_stacked(stack, V, weights, eta, lmbda, out):
         chunk = slice(first, first + step)
         np.matmul(V[chunk], stack.matrix[chunk], out=P[chunk])
         if stack.dense:
-            sq += _kernels.stacked_sq_norms(P[chunk], stack.offsets, stack.n_channels,
-                                            weights[chunk])
+            _kernels.stacked_sq_norms(flat[chunk], offsets, stack.n_channels * pair,
+                                      weights[chunk], sq)
     scores = np.empty((n_classes, B))
     if stack.dense:
         scores[stack.dense] = -lmbda * np.sqrt(sq)
@@ -349,18 +387,31 @@ def _apply_stacked(stack, V, weights, eta, lmbda, out):
     np.exp(scores, out=scores)
     scores *= stack.gammas[:, None] / scores.sum(axis=0)
     shrink = np.zeros(B)
-    extra = np.empty((0, 0, 0), dtype=V.dtype)
+    extra = np.empty((0, 0, 0), dtype=real)
+    signs = np.ones(0)
     if stack.low_rank:
-        # sum_j s_j alpha_j (v - W_j c_j): the W_j c_j part as one product with [W_j^T].
+        # sum_j s_j alpha_j (v - W_j c_j): the W_j c_j part as one product with the stored
+        # conj(W_j) columns, conj(s c)^T conj(W)^T = conj((W s c)^T); so the coefficients
+        # are scaled into their conjugates (the imaginary parts by -s) and the step adds the
+        # conjugate of the product back.
         first = stack.bounds[0][0]
         coefficients = P[..., first:]
+        scaled = _real(coefficients)
         for j, alpha, (start, stop) in zip(stack.low_rank, stack.alphas, stack.bounds):
             share = scores[j] * alpha
             shrink += share
-            coefficients[..., start - first:stop - first] *= share.astype(real)[None, :, None]
-        extra = np.matmul(coefficients, stack.factors_t)
-    _kernels.stacked_step(V, P, stack.offsets, scores[stack.dense].astype(real), extra,
-                          shrink, weights, float(eta), out)
+            part = scaled[..., pair * (start - first):pair * (stop - first)]
+            if pair == 2:
+                part[..., 0::2] *= share.astype(real)[None, :, None]
+                part[..., 1::2] *= -share.astype(real)[None, :, None]
+            else:
+                part *= share.astype(real)[None, :, None]
+        extra = _workspace("pull", V.shape, V.dtype)
+        np.matmul(coefficients, stack.factors_t, out=extra)
+        extra, signs = _real(extra), stack.extra_signs
+    threshold = float(np.sqrt(np.finfo(np.float32).tiny)) if real == np.float32 else 0.0
+    _kernels.stacked_step(_real(V), flat, offsets, scores[stack.dense].astype(real), extra, signs,
+                          shrink, weights, float(eta), threshold, _real(out))
 
 
 def _apply_block(layer, V, weights, eta, lmbda, backend):

@@ -314,8 +314,9 @@ def stacked_lowrank_sq_norms(V, P, starts, ranks, grams, weights):
     return out
 
 
-def stacked_step(V, P, offsets, shares, extra, shrink, weights, eta):
-    """v (1 - eta shrink) + eta (P[.., :C] - sum_k s_k P[.., o_k:o_k+C] + extra), normalized."""
+def stacked_step(V, P, offsets, shares, extra, shrink, weights, eta, threshold=0.0):
+    """v (1 - eta shrink) + eta (P[.., :C] - sum_k s_k P[.., o_k:o_k+C] + extra), normalized;
+    then real and imaginary parts below ``threshold`` in magnitude set to zero."""
     F, B, C = V.shape
     out = np.empty_like(V)
     for i in range(B):
@@ -329,6 +330,9 @@ def stacked_step(V, P, offsets, shares, extra, shrink, weights, eta):
             new[f] = V[f, i] * (1 - eta * shrink[i]) + eta * step
         total = sum(weights[f] * np.vdot(new[f], new[f]).real for f in range(F))
         out[:, i] = new / np.sqrt(total)
+    parts = [out.real, out.imag] if np.iscomplexobj(out) else [out]
+    for part in parts:
+        part[np.abs(part) < threshold] = 0
     return out
 
 

@@ -85,9 +85,14 @@ def test_stacked_kernels_equal_naive(complex_, rng):
     F, B, C = 5, 6, 4
     V, weights = _spectra(rng, F, B, C, complex_)
     P, _ = _spectra(rng, F, B, 3 * C + 5, complex_)
+    pair = 2 if complex_ else 1
+    real = (lambda a: a.view(np.float64)) if complex_ else (lambda a: a)
     offsets = np.array([C, 2 * C], dtype=np.int64)
-    np.testing.assert_allclose(_kernels.stacked_sq_norms(P, offsets, C, weights),
-                               naive.stacked_sq_norms(P, offsets, C, weights), atol=1e-13)
+    # the kernels take real views: offsets and widths in reals; norms accumulate into `out`
+    sq = np.full((2, B), 0.25)
+    _kernels.stacked_sq_norms(real(P), offsets * pair, C * pair, weights, sq)
+    np.testing.assert_allclose(sq, 0.25 + naive.stacked_sq_norms(P, offsets, C, weights),
+                               atol=1e-13)
     starts, ranks = np.array([3 * C, 3 * C + 2], dtype=np.int64), np.array([2, 3], dtype=np.int64)
     W = rng.standard_normal((2, F, C, 3))
     if complex_:
@@ -98,11 +103,26 @@ def test_stacked_kernels_equal_naive(complex_, rng):
         _kernels.stacked_lowrank_sq_norms(V, P, starts, ranks, grams, weights),
         naive.stacked_lowrank_sq_norms(V, P, starts, ranks, grams, weights), atol=1e-12)
     shares, shrink = rng.random((2, B)), rng.random(B)
-    for extra in (np.empty((0, 0, 0), dtype=V.dtype), P[..., :C] * 0.3):
-        out = np.empty_like(V)
-        _kernels.stacked_step(V, P, offsets, shares, extra, shrink, weights, 0.5, out)
-        np.testing.assert_allclose(out, naive.stacked_step(V, P, offsets, shares, extra, shrink,
-                                                           weights, 0.5), atol=1e-13)
+    # extra enters as signs * extra: -1 on the imaginary parts adds its conjugate
+    conj_signs = np.tile([1.0, -1.0], C) if complex_ else np.ones(C)
+    for extra, signs, added in [(np.empty((0, 0, 0), dtype=V.dtype), np.ones(0), 0 * V),
+                                (P[..., :C] * 0.3, np.ones(C * pair), P[..., :C] * 0.3),
+                                (P[..., :C] * 0.3, conj_signs, np.conj(P[..., :C] * 0.3))]:
+        for threshold in (0.0, 0.05):
+            out = np.empty_like(V)
+            _kernels.stacked_step(real(V), real(P), offsets * pair, shares,
+                                  real(np.ascontiguousarray(extra)), signs, shrink, weights, 0.5,
+                                  threshold, real(out))
+            expected = naive.stacked_step(V, P, offsets, shares, added, shrink, weights, 0.5,
+                                          threshold)
+            np.testing.assert_allclose(out, expected, atol=1e-13)
+            assert (expected == 0).any() == (threshold > 0)
+    # in place (out is V) gives the same
+    inplace = V.copy()
+    _kernels.stacked_step(real(inplace), real(P), offsets * pair, shares, real(P[..., :C] * 0.3),
+                          np.ones(C * pair), shrink, weights, 0.5, 0.0, real(inplace))
+    np.testing.assert_allclose(inplace, naive.stacked_step(V, P, offsets, shares, P[..., :C] * 0.3,
+                                                           shrink, weights, 0.5), atol=1e-13)
 
 
 def _as_dense(op, C):
