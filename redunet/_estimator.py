@@ -25,7 +25,7 @@ from ._lift import Lift1D, Lift2D
 from ._stack import LayerStack
 from ._distributed import is_dask_array
 from ._input_stage import LAYOUTS as _LAYOUTS, NDIM as _NDIM, InputStage
-from ._layer import apply_layer
+from ._layer import STACK_CACHE_BYTES, apply_layer, prepared_stack
 from ._refine import batch_labels, first_batch_labels, refine
 from ._statistics import Statistics, Tally
 from ._streaming import LocalChunks
@@ -466,6 +466,7 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
             X, Z, y_index, held = hold_out(stage, X, Z, y_index, self.validation_fraction,
                                            self.random_state)
         self.classes_ = classes
+        self._stacks = None                                     # prepared for transform
         layers, history = LayerStack(), {"rate": [], "compression": [], "delta_r": []}
         store = restored = None
         if checkpoint is not None:
@@ -646,6 +647,7 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
             self.classifier_ = NearestSubspace(self.n_components).fit_scatter(
                 stats.scatters, stats.counts, weights, self.classes_)
         self.layers_, self.final_statistics_ = layers, stats
+        self._stacks = None
         self._warm_key = None              # the layers no longer come from one training set
         if history is not None:
             self.history_ = {name: np.array(values) for name, values in history.items()}
@@ -666,22 +668,51 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
     def _spectral_features(self, X):
         """Final features of ``X`` in the spectral batch layout.
 
-        The input spectra are computed in sample chunks; then every layer runs
-        over all samples at once, so that its stacked operators are prepared
-        once (:func:`redunet._layer.apply_layer` blocks the samples itself).
+        Samples go through the net in chunks of about ``CHUNK_BYTES`` of
+        features, each through every layer; every layer's stacked operators are
+        prepared once per model (:meth:`_prepared_stack`), not per call or chunk.
         """
         self._check_fitted(X)
         stage = self.input_stage_
         Z = stage.lifted(stage.validated(X))
         weights = self.spectrum_.weights
-        chunk = max(1, CHUNK_BYTES // (16 * self.spectrum_.n_frequencies * Z.shape[1]))
-        parts = [stage.to_spectrum(Z[start:start + chunk]) for start in range(0, Z.shape[0], chunk)]
-        V = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
-        del parts, Z
+        F, C = stage.shape
+        dtype = np.dtype(stage.feature_dtype)
+        V = np.empty((F, Z.shape[0], C), dtype=dtype)
+        chunk = max(1, CHUNK_BYTES // (dtype.itemsize * F * C))
         with single_threaded_blas():
-            for layer in self.layers_:
-                V = apply_layer(layer, V, weights, self.eta, self.lmbda, self.backend)
+            for start in range(0, Z.shape[0], chunk):
+                part = stage.to_spectrum(Z[start:start + chunk])
+                for index, layer in enumerate(self.layers_):
+                    part = apply_layer(layer, part, weights, self.eta, self.lmbda, self.backend,
+                                       self._prepared_stack(index, layer, part))
+                V[:, start:start + chunk] = part
         return V
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        state.pop("_stacks", None)        # prepared operators: a cache, rebuilt on demand
+        return state
+
+    def _prepared_stack(self, index, layer, V):
+        """Layer ``index``'s stacked operators for features like ``V`` (see
+        :func:`redunet._layer.prepared_stack`), kept on the estimator for later calls.
+
+        The cache holds a copy of the operators (up to ``STACK_CACHE_BYTES``);
+        it is dropped by :meth:`fit` and :meth:`partial_fit` and never saved.
+        """
+        cache = self.__dict__.get("_stacks")
+        if cache is None or cache[0] is not self.layers_ or cache[1] != (V.dtype, self.backend):
+            cache = self._stacks = (self.layers_, (V.dtype, self.backend), {}, [0])
+        stacks, used = cache[2], cache[3]
+        if index in stacks:
+            return stacks[index]
+        stack = prepared_stack(layer, V.shape, V.dtype, self.backend)
+        size = 0 if stack is None else stack.nbytes
+        if used[0] + size <= STACK_CACHE_BYTES:
+            stacks[index] = stack
+            used[0] += size
+        return stack
 
     def transform(self, X):
         """Features of ``X`` after the last layer.

@@ -425,16 +425,17 @@ def stacked_sq_norms(P, offsets, width, weights, out):
 
 
 @jit()
-def stacked_lowrank_sq_norms(V, P, starts, ranks, grams, weights):
+def stacked_lowrank_sq_norms(V, P, starts, ranks, grams, weights, first):
     """``sum_f w_f (||v||^2 - 2 ||c_j||^2 + c_j^H G_j c_j)`` per low-rank class and sample.
 
     ``c_j = P[f, i, s_j:s_j + r_j]`` are class ``j``'s coefficients inside one
     stacked product and ``G_j = grams[j, f, :r_j, :r_j]`` its ``W_j^H W_j``;
     the result times ``alpha_j^2`` is ``||C_j v||^2`` (see
     ``LowRankOperator.sq_norms``).  In double precision, in real arithmetic,
-    the quadratic form from the lower triangle of the Hermitian ``G_j``.
+    the quadratic form from the lower triangle of the Hermitian ``G_j``.  The
+    block is samples ``first:first + B`` of ``V`` (``B = P.shape[1]``).
     """
-    n_freq, B, C = V.shape
+    n_freq, B, C = P.shape[0], P.shape[1], V.shape[2]
     K = starts.shape[0]
     out = np.zeros((K, B))
     x = np.empty(grams.shape[-1])
@@ -443,8 +444,9 @@ def stacked_lowrank_sq_norms(V, P, starts, ranks, grams, weights):
         w = weights[f]
         for i in range(B):
             power = 0.0
+            source = V[f, first + i]
             for a in range(C):
-                power += V[f, i, a].real * V[f, i, a].real + V[f, i, a].imag * V[f, i, a].imag
+                power += source[a].real * source[a].real + source[a].imag * source[a].imag
             for k in range(K):
                 s = starts[k]
                 r = ranks[k]
@@ -470,7 +472,7 @@ def stacked_lowrank_sq_norms(V, P, starts, ranks, grams, weights):
 
 
 @jit()
-def stacked_step(V, P, offsets, shares, extra, signs, shrink, weights, eta, threshold, out):
+def stacked_step(V, P, offsets, shares, extra, signs, shrink, weights, eta, threshold, first, out):
     """``v (1 - eta shrink) + eta (P_E - sum_j s_j P_j + extra)``, normalized, into ``out``.
 
     ``P[..., 0:D]`` is ``E v`` and ``P[..., o_j:o_j+D]`` the dense classes'
@@ -483,9 +485,11 @@ def stacked_step(V, P, offsets, shares, extra, signs, shrink, weights, eta, thre
     run over contiguous reals.  Entries of the result below
     ``threshold`` in magnitude are set to zero (``sqrt`` of the smallest normal
     number in single precision, so that later products never fall to
-    subnormals; 0 leaves the result untouched).  ``out`` may be ``V``.
+    subnormals; 0 leaves the result untouched).  The block is samples
+    ``first:first + B`` of ``V`` and ``out`` (C-contiguous ``(F, m, D)``, so that
+    their rows are known to be contiguous); ``out`` may be ``V``.
     """
-    n_freq, B, D = V.shape
+    n_freq, B, D = P.shape[0], P.shape[1], V.shape[2]
     has_extra = extra.shape[0] > 0
     total = np.zeros(B)
     step = np.empty(D, dtype=P.dtype)
@@ -504,10 +508,12 @@ def stacked_step(V, P, offsets, shares, extra, signs, shrink, weights, eta, thre
             if has_extra:
                 for a in range(D):
                     step[a] += signs[a] * extra[f, i, a]
+            source = V[f, first + i]
+            target = out[f, first + i]
             acc = 0.0
             for a in range(D):
-                value = V[f, i, a] * keep + eta * step[a]
-                out[f, i, a] = value
+                value = source[a] * keep + eta * step[a]
+                target[a] = value
                 acc += value * value
             total[i] += w * acc
     for i in range(B):
@@ -515,7 +521,8 @@ def stacked_step(V, P, offsets, shares, extra, signs, shrink, weights, eta, thre
     for f in range(n_freq):
         for i in range(B):
             scale = total[i]
+            target = out[f, first + i]
             for a in range(D):
-                value = out[f, i, a] * scale
-                out[f, i, a] = 0.0 if abs(value) < threshold else value
+                value = target[a] * scale
+                target[a] = 0.0 if abs(value) < threshold else value
     return out

@@ -35,7 +35,7 @@ from ._operators import FactorizationError, build_operator, flush_tiny
 from ._spectrum import normalize, sq_magnitude, weighted_sq_norms
 
 __all__ = ["Layer", "build_layer", "apply_layer", "group_rows", "assemble_layer",
-           "is_small_vector"]
+           "is_small_vector", "prepared_stack"]
 
 def is_small_vector(n_frequencies, n_channels, complex_, backend):
     """Whether features of this shape go through the compiled small vector kernels.
@@ -154,7 +154,7 @@ def assemble_layer(make, counts, n_channels, weights, eps, describe=None):
     return Layer(expansion, compressions, gammas), rate, compression
 
 
-def apply_layer(layer, V, weights, eta, lmbda, backend=None):
+def apply_layer(layer, V, weights, eta, lmbda, backend=None, stack=None):
     """Apply a layer to features ``V`` (F, m, C); returns new, normalized features.
 
     Samples are independent, so blocks of them run in parallel threads.  A
@@ -163,6 +163,10 @@ def apply_layer(layer, V, weights, eta, lmbda, backend=None):
     numba backend the class operators are applied as one stacked product per
     frequency (:func:`stacked_operators`), in sample blocks sized to the cache;
     the NumPy backend applies them one by one (:func:`_apply_block`).
+
+    ``stack``, if given, is the layer's :func:`prepared_stack` for features of
+    this shape and dtype, built once for many calls (e.g. every chunk of
+    samples of ``ReduNet.transform``); by default it is built here.
     """
     backend = resolve_backend(backend)
     if (is_small_vector(V.shape[0], V.shape[2], V.dtype.kind == "c", backend)
@@ -176,7 +180,8 @@ def apply_layer(layer, V, weights, eta, lmbda, backend=None):
         return flush_tiny(out) if out.dtype == np.float32 else out
     out = np.empty_like(V)
     cost = layer.expansion.cost + sum(op.cost for op in layer.compressions)
-    stack = stacked_operators(layer, V.dtype) if backend == "numba" else None
+    if stack is None:
+        stack = prepared_stack(layer, V.shape, V.dtype, backend)
     if stack is not None and stack.fused:
         def block(samples):
             _kernels.dense_layer(V, stack.fused_matrices, stack.gammas, weights.astype(np.float64),
@@ -184,11 +189,14 @@ def apply_layer(layer, V, weights, eta, lmbda, backend=None):
                                  stack.block_size(), out,
                                  1j if V.dtype.kind == "c" else 0.0)
     elif stack is not None:
+        V = np.ascontiguousarray(V)
+        out = np.empty_like(V)
+
         def block(samples):
             size = stack.block_size()
             for first in range(samples.start, samples.stop, size):
-                rows = slice(first, min(samples.stop, first + size))
-                _apply_stacked(stack, V[:, rows], weights, eta, lmbda, out[:, rows])
+                _apply_stacked(stack, V, first, min(samples.stop, first + size), weights, eta,
+                               lmbda, out)
     else:
         def block(samples):
             out[:, samples] = _apply_block(layer, V[:, samples], weights, eta, lmbda, backend)
@@ -198,6 +206,9 @@ def apply_layer(layer, V, weights, eta, lmbda, backend=None):
     return out if stack is not None and not stack.fused else flush_tiny(out)
 
 
+# Bytes of stacked operators a fitted ReduNet keeps for its later transform calls (a copy of its
+# layers' operators; beyond this, the remaining layers' are prepared again at every chunk).
+STACK_CACHE_BYTES = 2 * 2**30
 # Largest channel count for which a layer of dense operators runs as one fused kernel
 # (beyond it, BLAS products of the stacked operators are faster).
 FUSED_CHANNELS = 12
@@ -296,6 +307,12 @@ class StackedOperators:
                 self.extra_signs[1::2] = -1.0
 
     @property
+    def nbytes(self):
+        """Bytes held by the stacked copy of the operators."""
+        held = self.fused_matrices if self.fused else self.matrix
+        return held.nbytes + (0 if getattr(self, "grams", None) is None else self.grams.nbytes)
+
+    @property
     def fused(self):
         return self.fused_matrices is not None
 
@@ -306,6 +323,23 @@ class StackedOperators:
         if self.fused:
             return min(FUSED_MAX_BLOCK, max(FUSED_MIN_BLOCK, FUSED_BLOCK_BYTES // per_sample))
         return max(MIN_BLOCK, BLOCK_BYTES // per_sample)
+
+
+def prepared_stack(layer, shape, dtype, backend=None):
+    """The stacked operators :func:`apply_layer` uses for features of ``shape`` (F, m, C)
+    and ``dtype``, or None where it uses none (NumPy backend, small vector layers, a
+    low-rank expansion operator).
+
+    A copy of the layer's operators in ``dtype``: built once, it serves every
+    call of :func:`apply_layer` on such features.
+    """
+    backend = resolve_backend(backend)
+    if backend != "numba" or (
+            is_small_vector(shape[0], shape[2], np.dtype(dtype).kind == "c", backend)
+            and layer.expansion.kind == "dense"
+            and all(op.kind == "dense" for op in layer.compressions)):
+        return None
+    return stacked_operators(layer, dtype)
 
 
 def stacked_operators(layer, dtype):
@@ -342,8 +376,9 @@ def _real(array):
     return array.view(array.real.dtype) if array.dtype.kind == "c" else array
 
 
-def _apply_stacked(stack, V, weights, eta, lmbda, out):
-    """:func:`apply_layer` on one block of samples from one stacked product, into ``out``.
+def _apply_stacked(stack, V, first, stop, weights, eta, lmbda, out):
+    """:func:`apply_layer` on samples ``first:stop`` of ``V`` from one stacked product, into
+    ``out`` (both C-contiguous).
 
     ``P = V[f] @ [E^T, C_j^T, conj(W_j)]`` holds ``E v``, the dense classes'
     ``C_j v`` and the low-rank classes' coefficients ``c_j = W_j^H v``; the
@@ -355,8 +390,9 @@ def _apply_stacked(stack, V, weights, eta, lmbda, out):
     """
     real = V.real.dtype
     weights = weights.astype(np.float64)
-    n_classes, B = len(stack.ops), V.shape[1]
+    n_classes, B = len(stack.ops), stop - first
     pair = stack.pair
+    block = V[:, first:stop]
     P = _workspace("products", (V.shape[0], B, stack.width), V.dtype)     # (F, B, N)
     flat = _real(P)
     sq = np.zeros((len(stack.dense), B))
@@ -364,9 +400,9 @@ def _apply_stacked(stack, V, weights, eta, lmbda, out):
     # Frequencies in chunks whose products fit the second-level cache: the dense classes'
     # norms are taken while the chunk is still there.
     step = max(1, CHUNK_BYTES // (B * stack.width * P.itemsize))
-    for first in range(0, V.shape[0], step):
-        chunk = slice(first, first + step)
-        np.matmul(V[chunk], stack.matrix[chunk], out=P[chunk])
+    for start in range(0, V.shape[0], step):
+        chunk = slice(start, start + step)
+        np.matmul(block[chunk], stack.matrix[chunk], out=P[chunk])
         if stack.dense:
             _kernels.stacked_sq_norms(flat[chunk], offsets, stack.n_channels * pair,
                                       weights[chunk], sq)
@@ -376,10 +412,10 @@ def _apply_stacked(stack, V, weights, eta, lmbda, out):
     if stack.low_rank:
         if stack.grams is not None:
             sq = _kernels.stacked_lowrank_sq_norms(V, P, stack.starts, stack.ranks, stack.grams,
-                                                   weights)
+                                                   weights, first)
             scores[stack.low_rank] = -lmbda * stack.alphas[:, None] * np.sqrt(np.maximum(sq, 0.0))
         else:
-            power = sq_magnitude(V).sum(axis=-1)
+            power = sq_magnitude(block).sum(axis=-1)
             for j, (start, stop) in zip(stack.low_rank, stack.bounds):
                 scores[j] = -lmbda * np.sqrt(stack.ops[j].sq_norms(P[..., start:stop], power,
                                                                    weights, "numpy"))
@@ -394,24 +430,24 @@ def _apply_stacked(stack, V, weights, eta, lmbda, out):
         # conj(W_j) columns, conj(s c)^T conj(W)^T = conj((W s c)^T); so the coefficients
         # are scaled into their conjugates (the imaginary parts by -s) and the step adds the
         # conjugate of the product back.
-        first = stack.bounds[0][0]
-        coefficients = P[..., first:]
+        low = stack.bounds[0][0]
+        coefficients = P[..., low:]
         scaled = _real(coefficients)
-        for j, alpha, (start, stop) in zip(stack.low_rank, stack.alphas, stack.bounds):
+        for j, alpha, (start, end) in zip(stack.low_rank, stack.alphas, stack.bounds):
             share = scores[j] * alpha
             shrink += share
-            part = scaled[..., pair * (start - first):pair * (stop - first)]
+            part = scaled[..., pair * (start - low):pair * (end - low)]
             if pair == 2:
                 part[..., 0::2] *= share.astype(real)[None, :, None]
                 part[..., 1::2] *= -share.astype(real)[None, :, None]
             else:
                 part *= share.astype(real)[None, :, None]
-        extra = _workspace("pull", V.shape, V.dtype)
+        extra = _workspace("pull", block.shape, V.dtype)
         np.matmul(coefficients, stack.factors_t, out=extra)
         extra, signs = _real(extra), stack.extra_signs
     threshold = float(np.sqrt(np.finfo(np.float32).tiny)) if real == np.float32 else 0.0
     _kernels.stacked_step(_real(V), flat, offsets, scores[stack.dense].astype(real), extra, signs,
-                          shrink, weights, float(eta), threshold, _real(out))
+                          shrink, weights, float(eta), threshold, first, _real(out))
 
 
 def _apply_block(layer, V, weights, eta, lmbda, backend):

@@ -99,9 +99,15 @@ def test_stacked_kernels_equal_naive(complex_, rng):
         W = W + 1j * rng.standard_normal((2, F, C, 3))
     grams = np.matmul(W.conj().swapaxes(-1, -2), W).astype(complex)
     grams[0, :, 2, :] = grams[0, :, :, 2] = 0
+    expected = naive.stacked_lowrank_sq_norms(V, P, starts, ranks, grams, weights)
     np.testing.assert_allclose(
-        _kernels.stacked_lowrank_sq_norms(V, P, starts, ranks, grams, weights),
-        naive.stacked_lowrank_sq_norms(V, P, starts, ranks, grams, weights), atol=1e-12)
+        _kernels.stacked_lowrank_sq_norms(V, P, starts, ranks, grams, weights, 0), expected,
+        atol=1e-12)
+    # a block of samples inside a larger batch: samples first:first + B
+    wide = np.concatenate([V[:, :2] * 3.0, V], axis=1)
+    np.testing.assert_allclose(
+        _kernels.stacked_lowrank_sq_norms(wide, P, starts, ranks, grams, weights, 2), expected,
+        atol=1e-12)
     shares, shrink = rng.random((2, B)), rng.random(B)
     # extra enters as signs * extra: -1 on the imaginary parts adds its conjugate
     conj_signs = np.tile([1.0, -1.0], C) if complex_ else np.ones(C)
@@ -112,15 +118,23 @@ def test_stacked_kernels_equal_naive(complex_, rng):
             out = np.empty_like(V)
             _kernels.stacked_step(real(V), real(P), offsets * pair, shares,
                                   real(np.ascontiguousarray(extra)), signs, shrink, weights, 0.5,
-                                  threshold, real(out))
+                                  threshold, 0, real(out))
             expected = naive.stacked_step(V, P, offsets, shares, added, shrink, weights, 0.5,
                                           threshold)
             np.testing.assert_allclose(out, expected, atol=1e-13)
             assert (expected == 0).any() == (threshold > 0)
+    # a block inside a larger batch (samples 3:3 + B), the rest of `out` untouched
+    wide = np.concatenate([V[:, :3] * 2.0, V, V[:, :1]], axis=1)
+    out = np.zeros_like(wide)
+    _kernels.stacked_step(real(wide), real(P), offsets * pair, shares, real(P[..., :C] * 0.3),
+                          np.ones(C * pair), shrink, weights, 0.5, 0.0, 3, real(out))
+    np.testing.assert_allclose(out[:, 3:3 + B], naive.stacked_step(
+        V, P, offsets, shares, P[..., :C] * 0.3, shrink, weights, 0.5), atol=1e-13)
+    assert not out[:, :3].any() and not out[:, 3 + B:].any()
     # in place (out is V) gives the same
     inplace = V.copy()
     _kernels.stacked_step(real(inplace), real(P), offsets * pair, shares, real(P[..., :C] * 0.3),
-                          np.ones(C * pair), shrink, weights, 0.5, 0.0, real(inplace))
+                          np.ones(C * pair), shrink, weights, 0.5, 0.0, 0, real(inplace))
     np.testing.assert_allclose(inplace, naive.stacked_step(V, P, offsets, shares, P[..., :C] * 0.3,
                                                            shrink, weights, 0.5), atol=1e-13)
 
