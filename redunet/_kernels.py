@@ -425,49 +425,36 @@ def stacked_sq_norms(P, offsets, width, weights, out):
 
 
 @jit()
-def stacked_lowrank_sq_norms(V, P, starts, ranks, grams, weights, first):
-    """``sum_f w_f (||v||^2 - 2 ||c_j||^2 + c_j^H G_j c_j)`` per low-rank class and sample.
+def stacked_lowrank_sq_norms(V, P, offsets, widths, scales, weights, first, out):
+    """Add ``sum_f w_f (||v||^2 + sum_a scales[f, a] P[f, i, o_k + a]^2)`` to ``out[k, i]``.
 
-    ``c_j = P[f, i, s_j:s_j + r_j]`` are class ``j``'s coefficients inside one
-    stacked product and ``G_j = grams[j, f, :r_j, :r_j]`` its ``W_j^H W_j``;
-    the result times ``alpha_j^2`` is ``||C_j v||^2`` (see
-    ``LowRankOperator.sq_norms``).  In double precision, in real arithmetic,
-    the quadratic form from the lower triangle of the Hermitian ``G_j``.  The
-    block is samples ``first:first + B`` of ``V`` (``B = P.shape[1]``).
+    The squared norms ``||(I - U_k U_k^H) v||^2`` of the low-rank classes,
+    whose factors ``U_k`` have orthogonal columns of squared norms ``lambda``:
+    from the coefficients ``e = U_k^H v`` inside one stacked product,
+    ``||v||^2 + sum_a (lambda_a - 2) |e_a|^2``.  All arrays are real (complex
+    ones as their real views): ``P[f, i, o_k:o_k + widths[k]]`` are class
+    ``k``'s coefficients, ``scales[f, o_k - o_0:...]`` their ``lambda_a - 2``
+    (the low-rank classes' coefficients are contiguous, from ``o_0``), and
+    ``V[f, first + i]`` sample ``i``'s features, for a chunk of frequencies;
+    ``out`` ``(len(offsets), B)`` accumulates over chunks.
     """
-    n_freq, B, C = P.shape[0], P.shape[1], V.shape[2]
-    K = starts.shape[0]
-    out = np.zeros((K, B))
-    x = np.empty(grams.shape[-1])
-    y = np.empty(grams.shape[-1])
+    n_freq, B, D = P.shape[0], P.shape[1], V.shape[2]
     for f in range(n_freq):
         w = weights[f]
         for i in range(B):
-            power = 0.0
             source = V[f, first + i]
-            for a in range(C):
-                power += source[a].real * source[a].real + source[a].imag * source[a].imag
-            for k in range(K):
-                s = starts[k]
-                r = ranks[k]
-                part = P[f, i, s:s + r]
-                for a in range(r):
-                    x[a] = part[a].real
-                    y[a] = part[a].imag
-                sq = 0.0
-                quadratic = 0.0
-                for a in range(r):
-                    mag = x[a] * x[a] + y[a] * y[a]
-                    sq += mag
-                    quadratic += grams[k, f, a, a].real * mag
-                    cross = 0.0
-                    for b in range(a):
-                        g = grams[k, f, a, b]
-                        # Re(conj(c_a) g c_b), counted twice for the upper triangle.
-                        cross += g.real * (x[a] * x[b] + y[a] * y[b]) \
-                            - g.imag * (x[a] * y[b] - y[a] * x[b])
-                    quadratic += 2.0 * cross
-                out[k, i] += w * (power - 2.0 * sq + quadratic)
+            power = 0.0
+            for a in range(D):
+                power += source[a] * source[a]
+            row = P[f, i]
+            for k in range(offsets.shape[0]):
+                width = widths[k]
+                part = row[offsets[k]:offsets[k] + width]
+                scale = scales[f, offsets[k] - offsets[0]:offsets[k] - offsets[0] + width]
+                acc = 0.0
+                for a in range(width):
+                    acc += scale[a] * part[a] * part[a]
+                out[k, i] += w * (power + acc)
     return out
 
 

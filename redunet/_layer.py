@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _kernels
-from ._config import SMALL_FEATURES, SMALL_RANK, resolve_backend
+from ._config import SMALL_FEATURES, resolve_backend
 from ._parallel import split_map
 from ._objective import half_mean_logdet
 from ._operators import FactorizationError, build_operator, flush_tiny
@@ -238,22 +238,28 @@ class StackedOperators:
     Attributes
     ----------
     matrix : ndarray of shape (F, C, N)
-        ``[E^T, C_j^T (dense classes), conj(W_j) (low-rank classes)]`` side by
+        ``[E^T, C_j^T (dense classes), conj(U_j) (low-rank classes)]`` side by
         side, so that ``V[f] @ matrix[f]`` gives every ``E v``, ``C_j v`` and
-        low-rank coefficient ``W_j^H v`` of a block of samples at once (rows of
+        low-rank coefficient ``U_j^H v`` of a block of samples at once (rows of
         ``V[f]`` are samples).  ``N = C (1 + dense classes) + sum of ranks``.
+        ``U_j = W_j Q_j`` spans the factor ``W_j`` of the class operator
+        ``alpha_j (I - W_j W_j^H)`` with orthogonal columns (``U_j U_j^H = W_j W_j^H``).
     dense, low_rank : list of int
         Class indices of each kind, in their order inside ``matrix``.
     offsets : ndarray of int64
         First column of every dense class.
     bounds : list of (start, stop)
         Columns of every low-rank class's coefficients.
+    scales : ndarray of shape (F, pair * sum of ranks)
+        ``||u_a||^2 - 2`` for every low-rank coefficient, repeated for its real
+        and imaginary parts (``pair`` = 2 for complex features, else 1).
     fused_matrices : ndarray of shape (F, K + 1, C, C) or None
         ``E, C_1 .. C_K`` for the fused small-channel kernel (all dense, few channels).
 
     Built from the public attributes of the operators (``kind``, ``matrix``,
-    ``factor``, ``alpha``) once per :func:`apply_layer` call: a copy of the
-    layer's operators, not kept with the model.
+    ``factor``, ``alpha``): a copy of the layer's operators in the features'
+    dtype, built once per :func:`apply_layer` call or kept for many
+    (:func:`prepared_stack`).
     """
 
     def __init__(self, layer, dtype):
@@ -276,7 +282,10 @@ class StackedOperators:
         # The operators are Hermitian, so E^T = conj(E) and C_j^T = conj(C_j): the stored
         # arrays conjugated into their columns, with no transposition.
         blocks = [expansion.matrix] + [ops[j].matrix for j in self.dense]
-        blocks += [ops[j].factor for j in self.low_rank]
+        # Low-rank classes by a factor with orthogonal columns (see _orthogonal_factor), so
+        # that their norms are weighted sums of squares of the coefficients.
+        diagonals = [_orthogonal_factor(ops[j].factor) for j in self.low_rank]
+        blocks += [factor for factor, _ in diagonals]
         widths = [block.shape[-1] for block in blocks]
         self.matrix = np.empty((self.n_freq, C, sum(widths)), dtype=dtype)
         start = 0
@@ -296,17 +305,18 @@ class StackedOperators:
             start += rank
         self.starts = np.array([start for start, _ in self.bounds], dtype=np.int64)
         self.ranks = np.array([stop - start for start, stop in self.bounds], dtype=np.int64)
-        # Gram matrices W_j^H W_j of the low-rank classes of small rank, for the norm kernel.
-        self.grams = None
-        if self.low_rank and self.ranks.max() <= SMALL_RANK:
-            rank = int(self.ranks.max())
-            self.grams = np.zeros((len(self.low_rank), self.n_freq, rank, rank),
-                                  dtype=np.result_type(dtype, np.float64))
-            for k, j in enumerate(self.low_rank):
-                self.grams[k, :, :self.ranks[k], :self.ranks[k]] = ops[j].gram
+        # ||C_j v||^2 / alpha_j^2 = ||v||^2 + sum_a (lambda_a - 2) |e_a|^2 with e = U_j^H v
+        # the coefficients and lambda_a = ||u_a||^2: per frequency, one scale per coefficient,
+        # repeated for the real and imaginary parts of the real view.
+        self.scales = np.zeros((self.n_freq, (self.width - self.bounds[0][0]) * self.pair)
+                               if self.low_rank else (self.n_freq, 0))
         if self.low_rank:
-            # The pull of the low-rank classes, sum_j W_j (s_j alpha_j c_j), from the stored
-            # conj(W_j) columns as a transposed view: in row form conj(s c_j)^T conj(W_j)^T is
+            self.scales[:] = np.repeat(np.concatenate([lam for _, lam in diagonals], axis=-1) - 2.0,
+                                       self.pair, axis=-1)
+        self.low_offsets = self.starts * self.pair
+        if self.low_rank:
+            # The pull of the low-rank classes, sum_j U_j (s_j alpha_j e_j), from the stored
+            # conj(U_j) columns as a transposed view: in row form conj(s e_j)^T conj(U_j)^T is
             # the conjugate of the pull (see _apply_stacked).
             self.factors_t = self.matrix[..., self.bounds[0][0]:].swapaxes(-1, -2)
             self.extra_signs = np.ones(C * self.pair)
@@ -317,7 +327,7 @@ class StackedOperators:
     def nbytes(self):
         """Bytes held by the stacked copy of the operators."""
         held = self.fused_matrices if self.fused else self.matrix
-        return held.nbytes + (0 if getattr(self, "grams", None) is None else self.grams.nbytes)
+        return held.nbytes + (0 if self.fused else self.scales.nbytes)
 
     @property
     def fused(self):
@@ -360,6 +370,18 @@ def stacked_operators(layer, dtype):
     return StackedOperators(layer, dtype)
 
 
+def _orthogonal_factor(W):
+    """``U = W Q`` with ``W^H W = Q diag(lambda) Q^H``: ``U U^H = W W^H`` and ``U^H U = diag(lambda)``.
+
+    Returns ``U`` (same shape and dtype as ``W``) and ``lambda`` (float64, ``(F, n)``).  A
+    low-rank operator ``alpha (I - W W^H)`` is then ``alpha (I - U U^H)``, and with the
+    coefficients ``e = U^H v``, ``||(I - U U^H) v||^2 = ||v||^2 + sum_a (lambda_a - 2) |e_a|^2``.
+    """
+    W64 = W.astype(np.result_type(W.dtype, np.float64), copy=False)
+    lam, Q = np.linalg.eigh(np.matmul(W64.conj().swapaxes(-1, -2), W64))
+    return np.matmul(W64, Q).astype(W.dtype, copy=False), np.maximum(lam, 0.0)
+
+
 _WORKSPACE = threading.local()
 
 
@@ -387,13 +409,15 @@ def _apply_stacked(stack, V, first, stop, weights, eta, lmbda, out):
     """:func:`apply_layer` on samples ``first:stop`` of ``V`` from one stacked product, into
     ``out`` (both C-contiguous).
 
-    ``P = V[f] @ [E^T, C_j^T, conj(W_j)]`` holds ``E v``, the dense classes'
-    ``C_j v`` and the low-rank classes' coefficients ``c_j = W_j^H v``; the
-    memberships come from it (dense: ``||C_j v||``; low rank: from ``c_j`` and
-    ``W_j^H W_j``), and the low-rank part of the pull,
-    ``sum_j s_j alpha_j (v - W_j c_j)``, is one more product with ``[W_j^T]``.
-    The elementwise passes run on real views, so their innermost loops are
-    contiguous; in single precision the step flushes tiny entries itself.
+    ``P = V[f] @ [E^T, C_j^T, conj(U_j)]`` holds ``E v``, the dense classes'
+    ``C_j v`` and the low-rank classes' coefficients ``e_j = U_j^H v``; the
+    memberships come from it (dense: ``||C_j v||``; low rank: a weighted sum
+    of ``|e_j|^2``, see :class:`StackedOperators`), taken per chunk of
+    frequencies while its products are in cache, and the low-rank part of
+    the pull, ``sum_j s_j alpha_j (v - U_j e_j)``, is one more product with
+    ``[U_j^T]``.  The elementwise passes run on real views, so their
+    innermost loops are contiguous; in single precision the step flushes tiny
+    entries itself.
     """
     real = V.real.dtype
     weights = weights.astype(np.float64)
@@ -403,9 +427,10 @@ def _apply_stacked(stack, V, first, stop, weights, eta, lmbda, out):
     P = _workspace("products", (V.shape[0], B, stack.width), V.dtype)     # (F, B, N)
     flat = _real(P)
     sq = np.zeros((len(stack.dense), B))
+    low_sq = np.zeros((len(stack.low_rank), B))
     offsets = stack.offsets * pair
-    # Frequencies in chunks whose products fit the second-level cache: the dense classes'
-    # norms are taken while the chunk is still there.
+    # Frequencies in chunks whose products fit the second-level cache: the classes' norms
+    # are taken while the chunk is still there.
     step = max(1, CHUNK_BYTES // (B * stack.width * P.itemsize))
     for start in range(0, V.shape[0], step):
         chunk = slice(start, start + step)
@@ -413,19 +438,15 @@ def _apply_stacked(stack, V, first, stop, weights, eta, lmbda, out):
         if stack.dense:
             _kernels.stacked_sq_norms(flat[chunk], offsets, stack.n_channels * pair,
                                       weights[chunk], sq)
+        if stack.low_rank:
+            _kernels.stacked_lowrank_sq_norms(_real(V)[chunk], flat[chunk], stack.low_offsets,
+                                              stack.ranks * pair, stack.scales[chunk],
+                                              weights[chunk], first, low_sq)
     scores = np.empty((n_classes, B))
     if stack.dense:
         scores[stack.dense] = -lmbda * np.sqrt(sq)
     if stack.low_rank:
-        if stack.grams is not None:
-            sq = _kernels.stacked_lowrank_sq_norms(V, P, stack.starts, stack.ranks, stack.grams,
-                                                   weights, first)
-            scores[stack.low_rank] = -lmbda * stack.alphas[:, None] * np.sqrt(np.maximum(sq, 0.0))
-        else:
-            power = sq_magnitude(block).sum(axis=-1)
-            for j, (start, stop) in zip(stack.low_rank, stack.bounds):
-                scores[j] = -lmbda * np.sqrt(stack.ops[j].sq_norms(P[..., start:stop], power,
-                                                                   weights, "numpy"))
+        scores[stack.low_rank] = -lmbda * stack.alphas[:, None] * np.sqrt(np.maximum(low_sq, 0.0))
     scores -= scores.max(axis=0)
     np.exp(scores, out=scores)
     scores *= stack.gammas[:, None] / scores.sum(axis=0)
@@ -433,12 +454,11 @@ def _apply_stacked(stack, V, first, stop, weights, eta, lmbda, out):
     extra = np.empty((0, 0, 0), dtype=real)
     signs = np.ones(0)
     if stack.low_rank:
-        # sum_j s_j alpha_j (v - W_j c_j): the W_j c_j part as one product with the stored
-        # conj(W_j) columns, conj(s c)^T conj(W)^T = conj((W s c)^T); so the coefficients
+        # sum_j s_j alpha_j (v - U_j e_j): the U_j e_j part as one product with the stored
+        # conj(U_j) columns, conj(s e)^T conj(U)^T = conj((U s e)^T); so the coefficients
         # are scaled into their conjugates (the imaginary parts by -s) and the step adds the
         # conjugate of the product back.
-        low = stack.bounds[0][0]
-        coefficients = P[..., low:]
+        coefficients = P[..., stack.bounds[0][0]:]
         shares = scores[stack.low_rank] * stack.alphas[:, None]        # (K_low, B)
         shrink += shares.sum(axis=0)
         # One factor per sample and real coefficient: s_j alpha_j on real parts, its

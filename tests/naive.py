@@ -301,17 +301,23 @@ def stacked_sq_norms(P, offsets, C, weights):
     return out
 
 
-def stacked_lowrank_sq_norms(V, P, starts, ranks, grams, weights):
-    """sum_f w_f ||(I - W W^H) v||^2 written from coefficients c = P[..., s:s+r] and Gram G."""
-    F, B, _ = V.shape
-    out = np.zeros((len(starts), B))
-    for k, (s, r) in enumerate(zip(starts, ranks)):
+def stacked_lowrank_sq_norms(V, P, offsets, widths, scales, weights):
+    """sum_f w_f (||v||^2 + sum_a scales[f, a] P[f, i, o_k + a]^2) per class k and sample i,
+    by loops (real arrays; scales indexed from the first offset)."""
+    F, B, _ = P.shape
+    out = np.zeros((len(offsets), B))
+    for k, (o, r) in enumerate(zip(offsets, widths)):
         for i in range(B):
             for f in range(F):
-                c, v, G = P[f, i, s:s + r], V[f, i], grams[k, f, :r, :r]
-                out[k, i] += weights[f] * (np.vdot(v, v).real - 2 * np.vdot(c, c).real
-                                           + np.vdot(c, G @ c).real)
+                e, s = P[f, i, o:o + r], scales[f, o - offsets[0]:o - offsets[0] + r]
+                out[k, i] += weights[f] * (V[f, i] @ V[f, i] + np.sum(s * e * e))
     return out
+
+
+def lowrank_sq_norm_from_factor(v, W):
+    """||(I - W W^H) v||^2 from the dense projector."""
+    r = v - W @ (W.conj().T @ v)
+    return np.vdot(r, r).real
 
 
 def stacked_step(V, P, offsets, shares, extra, shrink, weights, eta, threshold=0.0):
