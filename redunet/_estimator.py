@@ -685,7 +685,7 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
                 part = stage.to_spectrum(Z[start:start + chunk])
                 for index, layer in enumerate(self.layers_):
                     part = apply_layer(layer, part, weights, self.eta, self.lmbda, self.backend,
-                                       self._prepared_stack(index, layer, part))
+                                       self._prepared_stack(index, layer, part), overwrite=True)
                 V[:, start:start + chunk] = part
         return V
 

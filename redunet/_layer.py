@@ -154,7 +154,7 @@ def assemble_layer(make, counts, n_channels, weights, eps, describe=None):
     return Layer(expansion, compressions, gammas), rate, compression
 
 
-def apply_layer(layer, V, weights, eta, lmbda, backend=None, stack=None):
+def apply_layer(layer, V, weights, eta, lmbda, backend=None, stack=None, overwrite=False):
     """Apply a layer to features ``V`` (F, m, C); returns new, normalized features.
 
     Samples are independent, so blocks of them run in parallel threads.  A
@@ -166,7 +166,9 @@ def apply_layer(layer, V, weights, eta, lmbda, backend=None, stack=None):
 
     ``stack``, if given, is the layer's :func:`prepared_stack` for features of
     this shape and dtype, built once for many calls (e.g. every chunk of
-    samples of ``ReduNet.transform``); by default it is built here.
+    samples of ``ReduNet.transform``); by default it is built here.  With
+    ``overwrite``, the stacked path writes the new features over ``V`` (a
+    C-contiguous ``V`` the caller no longer needs) instead of fresh memory.
     """
     backend = resolve_backend(backend)
     if (is_small_vector(V.shape[0], V.shape[2], V.dtype.kind == "c", backend)
@@ -192,6 +194,8 @@ def apply_layer(layer, V, weights, eta, lmbda, backend=None, stack=None):
         if not V.flags.c_contiguous:
             V = np.ascontiguousarray(V)
             out = np.empty_like(V)
+        elif overwrite:
+            out = V                 # each block is read (products) before it is written (step)
 
         def block(samples):
             # blocks of equal size, none above block_size()
