@@ -25,7 +25,7 @@ from ._lift import Lift1D, Lift2D
 from ._stack import LayerStack
 from ._distributed import is_dask_array
 from ._input_stage import LAYOUTS as _LAYOUTS, NDIM as _NDIM, InputStage
-from ._layer import STACK_CACHE_BYTES, apply_layer, prepared_stack
+from ._layer import apply_layer, forget_stacks, kept_stack
 from ._refine import batch_labels, first_batch_labels, refine
 from ._statistics import Statistics, Tally
 from ._streaming import LocalChunks
@@ -466,7 +466,8 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
             X, Z, y_index, held = hold_out(stage, X, Z, y_index, self.validation_fraction,
                                            self.random_state)
         self.classes_ = classes
-        self._stacks = None                                     # prepared for transform
+        if hasattr(self, "layers_"):
+            forget_stacks(self.layers_)      # a warm start changes them in place
         layers, history = LayerStack(), {"rate": [], "compression": [], "delta_r": []}
         store = restored = None
         if checkpoint is not None:
@@ -639,6 +640,7 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
         X = stage.validated(X)
         y_index = batch_labels(y, X.shape[0], self.classes_, classes)
         weights = self.spectrum_.weights
+        forget_stacks(self.layers_)
         with single_threaded_blas():
             layers, history, stats = refine(
                 self.layers_, self.final_statistics_, stage.to_spectrum(stage.lifted(X)),
@@ -647,7 +649,6 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
             self.classifier_ = NearestSubspace(self.n_components).fit_scatter(
                 stats.scatters, stats.counts, weights, self.classes_)
         self.layers_, self.final_statistics_ = layers, stats
-        self._stacks = None
         self._warm_key = None              # the layers no longer come from one training set
         if history is not None:
             self.history_ = {name: np.array(values) for name, values in history.items()}
@@ -670,7 +671,8 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
 
         Samples go through the net in chunks of about ``CHUNK_BYTES`` of
         features, each through every layer; every layer's stacked operators are
-        prepared once per model (:meth:`_prepared_stack`), not per call or chunk.
+        prepared once per fitted net (:func:`redunet._layer.kept_stack`), not per
+        call or chunk.
         """
         self._check_fitted(X)
         stage = self.input_stage_
@@ -683,36 +685,16 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
         with single_threaded_blas():
             for start in range(0, Z.shape[0], chunk):
                 part = stage.to_spectrum(Z[start:start + chunk])
+                spare = np.empty_like(part)             # layers alternate between two arrays
                 for index, layer in enumerate(self.layers_):
-                    part = apply_layer(layer, part, weights, self.eta, self.lmbda, self.backend,
-                                       self._prepared_stack(index, layer, part), overwrite=True)
+                    stack = kept_stack(self.layers_, index, part.shape, part.dtype, self.backend)
+                    new = apply_layer(layer, part, weights, self.eta, self.lmbda, self.backend,
+                                      stack, out=spare)
+                    if new is spare:
+                        spare = part
+                    part = new
                 V[:, start:start + chunk] = part
         return V
-
-    def __getstate__(self):
-        state = dict(super().__getstate__())
-        state.pop("_stacks", None)        # prepared operators: a cache, rebuilt on demand
-        return state
-
-    def _prepared_stack(self, index, layer, V):
-        """Layer ``index``'s stacked operators for features like ``V`` (see
-        :func:`redunet._layer.prepared_stack`), kept on the estimator for later calls.
-
-        The cache holds a copy of the operators (up to ``STACK_CACHE_BYTES``);
-        it is dropped by :meth:`fit` and :meth:`partial_fit` and never saved.
-        """
-        cache = self.__dict__.get("_stacks")
-        if cache is None or cache[0] is not self.layers_ or cache[1] != (V.dtype, self.backend):
-            cache = self._stacks = (self.layers_, (V.dtype, self.backend), {}, [0])
-        stacks, used = cache[2], cache[3]
-        if index in stacks:
-            return stacks[index]
-        stack = prepared_stack(layer, V.shape, V.dtype, self.backend)
-        size = 0 if stack is None else stack.nbytes
-        if used[0] + size <= STACK_CACHE_BYTES:
-            stacks[index] = stack
-            used[0] += size
-        return stack
 
     def transform(self, X):
         """Features of ``X`` after the last layer.

@@ -23,6 +23,7 @@ by one (:func:`_apply_block`), the reference the fast paths are tested against.
 """
 
 import threading
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,7 +36,7 @@ from ._operators import FactorizationError, build_operator, flush_tiny
 from ._spectrum import normalize, sq_magnitude, weighted_sq_norms
 
 __all__ = ["Layer", "build_layer", "apply_layer", "group_rows", "assemble_layer",
-           "is_small_vector", "prepared_stack"]
+           "is_small_vector", "prepared_stack", "kept_stack", "forget_stacks"]
 
 def is_small_vector(n_frequencies, n_channels, complex_, backend):
     """Whether features of this shape go through the compiled small vector kernels.
@@ -154,7 +155,7 @@ def assemble_layer(make, counts, n_channels, weights, eps, describe=None):
     return Layer(expansion, compressions, gammas), rate, compression
 
 
-def apply_layer(layer, V, weights, eta, lmbda, backend=None, stack=None, overwrite=False):
+def apply_layer(layer, V, weights, eta, lmbda, backend=None, stack=None, out=None):
     """Apply a layer to features ``V`` (F, m, C); returns new, normalized features.
 
     Samples are independent, so blocks of them run in parallel threads.  A
@@ -166,11 +167,12 @@ def apply_layer(layer, V, weights, eta, lmbda, backend=None, stack=None, overwri
 
     ``stack``, if given, is the layer's :func:`prepared_stack` for features of
     this shape and dtype, built once for many calls (e.g. every chunk of
-    samples of ``ReduNet.transform``); by default it is built here.  With
-    ``overwrite``, the stacked path writes the new features over ``V`` (a
-    C-contiguous ``V`` the caller no longer needs) instead of fresh memory.
+    samples of ``ReduNet.transform``); by default it is built here.  ``out``,
+    if given (C-contiguous, shaped like ``V``, not ``V`` itself), is where the
+    stacked path writes the new features instead of fresh memory; the other
+    paths return a new array.
     """
-    backend = resolve_backend(backend)
+    backend, out_given = resolve_backend(backend), out
     if (is_small_vector(V.shape[0], V.shape[2], V.dtype.kind == "c", backend)
             and layer.expansion.kind == "dense"
             and all(op.kind == "dense" for op in layer.compressions)):
@@ -194,8 +196,8 @@ def apply_layer(layer, V, weights, eta, lmbda, backend=None, stack=None, overwri
         if not V.flags.c_contiguous:
             V = np.ascontiguousarray(V)
             out = np.empty_like(V)
-        elif overwrite:
-            out = V                 # each block is read (products) before it is written (step)
+        elif out_given is not None:
+            out = out_given
 
         def block(samples):
             # blocks of equal size, none above block_size()
@@ -361,6 +363,35 @@ def prepared_stack(layer, shape, dtype, backend=None):
             and all(op.kind == "dense" for op in layer.compressions)):
         return None
     return stacked_operators(layer, dtype)
+
+
+# Prepared stacks kept per sequence of layers (a fitted net's ``layers_``), for its later calls.
+_KEPT = weakref.WeakKeyDictionary()
+
+
+def kept_stack(layers, index, shape, dtype, backend=None):
+    """:func:`prepared_stack` of ``layers[index]``, kept with the sequence ``layers``.
+
+    The copies live as long as ``layers`` (or until :func:`forget_stacks`),
+    up to ``STACK_CACHE_BYTES`` per sequence (beyond it, they are prepared
+    at every call); nothing is added to the estimator nor saved with it.
+    """
+    backend = resolve_backend(backend)
+    kept = _KEPT.setdefault(layers, {"bytes": 0})
+    key = (index, np.dtype(dtype).str, tuple(shape[::2]), backend)
+    if key in kept:
+        return kept[key]
+    stack = prepared_stack(layers[index], shape, dtype, backend)
+    size = 0 if stack is None else stack.nbytes
+    if kept["bytes"] + size <= STACK_CACHE_BYTES:
+        kept[key] = stack
+        kept["bytes"] += size
+    return stack
+
+
+def forget_stacks(layers):
+    """Drop the stacks kept for ``layers`` (its layers are about to change)."""
+    _KEPT.pop(layers, None)
 
 
 def stacked_operators(layer, dtype):

@@ -9,7 +9,7 @@ import pytest
 from conftest import labels_for
 from redunet import Lift1D, ReduNet
 from redunet import _estimator, _layer
-from redunet._layer import apply_layer, build_layer, group_rows
+from redunet._layer import _KEPT, apply_layer, build_layer, group_rows
 
 
 def _signals(rng, m, dtype=np.float64):
@@ -34,7 +34,7 @@ def test_transform_through_kept_stacks_equals_numpy_path(dtype, rng):
     net = _net(dtype=dtype).fit(X, y)
     new = _signals(rng, 9)
     first = net.transform(new)
-    assert net._stacks is not None and len(net._stacks[2]) == net.n_layers_
+    assert len(_KEPT[net.layers_]) == net.n_layers_ + 1       # every layer's, and their bytes
     again = net.transform(new)                                  # from the kept stacks
     np.testing.assert_array_equal(first, again)
     tol = 1e-11 if dtype == "float64" else 2e-5
@@ -48,17 +48,20 @@ def test_refit_and_partial_fit_drop_the_kept_stacks(rng):
     net.transform(new)
     net.fit(X2, y)                                              # other data: other operators
     np.testing.assert_array_equal(net.transform(new), _net().fit(X2, y).transform(new))
+    net.transform(new)
     net.partial_fit(X1, y)
-    assert net._stacks is None
+    assert net.layers_ not in _KEPT
     np.testing.assert_allclose(net.transform(new), _numpy_features(net, new), atol=1e-11)
 
 
-def test_pickle_leaves_the_kept_stacks_out(rng):
+def test_kept_stacks_are_not_attributes_nor_pickled(rng):
     X, y = _signals(rng, 24), labels_for([6, 6, 12])
     net = _net().fit(X, y)
+    before = set(net.__dict__)
     expected = net.transform(X[:4])
+    assert net.layers_ in _KEPT and set(net.__dict__) == before      # nothing added
     copy = pickle.loads(pickle.dumps(net))
-    assert "_stacks" not in copy.__dict__ and net._stacks is not None
+    assert copy.layers_ not in _KEPT
     np.testing.assert_array_equal(copy.transform(X[:4]), expected)
 
 
@@ -76,7 +79,7 @@ def test_transform_in_sample_chunks_equals_one_chunk(rng, monkeypatch):
 # dense classes; low-rank classes (dense expansion); one low-rank class among few channels
 @pytest.mark.parametrize("counts, C", [([30, 25], 20), ([30, 25], 40), ([30, 2], 12)])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_stacked_blocks_and_overwrite_equal_numpy_path(counts, C, dtype, rng, monkeypatch):
+def test_stacked_blocks_and_given_output_equal_numpy_path(counts, C, dtype, rng, monkeypatch):
     F = 5
     y = labels_for(counts)
     weights = np.r_[1.0, np.full(F - 1, 2.0)]
@@ -94,17 +97,7 @@ def test_stacked_blocks_and_overwrite_equal_numpy_path(counts, C, dtype, rng, mo
     np.testing.assert_allclose(fast, plain, atol=tol)
     stack = _layer.prepared_stack(layer, new.shape, new.dtype, "numba")
     assert stack is not None and not stack.fused
-    inplace = new.copy()
-    out = apply_layer(layer, inplace, weights, 0.5, 50.0, backend="numba", stack=stack,
-                      overwrite=True)
-    assert out is inplace
-    np.testing.assert_allclose(out, fast, rtol=1e-6 if dtype == np.float32 else 1e-14)
-
-
-def test_kept_stacks_cover_the_stacked_path(rng):
-    """The nets above go through the stacked products (not the fused or one-by-one paths)."""
-    X, y = _signals(rng, 24), labels_for([6, 6, 12])
-    net = _net().fit(X, y)
-    net.transform(X[:2])
-    stacks = list(net._stacks[2].values())
-    assert all(s is not None and not s.fused and s.low_rank for s in stacks)
+    target = np.full_like(new, np.nan)
+    out = apply_layer(layer, new, weights, 0.5, 50.0, backend="numba", stack=stack, out=target)
+    assert out is target
+    np.testing.assert_array_equal(out, fast)             # bit for bit: transform = fit's path
