@@ -14,12 +14,14 @@ The vector ReduNet is the case ``F = 1`` with real features; nothing here
 knows which architecture it serves.
 
 With the numba backend a layer is applied from its operators stacked side by
-side (:class:`StackedOperators`): per frequency one product of a cache-sized
-block of samples with ``[E, C_1, ..., C_K]`` (low-rank classes by their
-factors) gives ``E v``, every ``C_j v`` or coefficient ``W_j^H v``, and from it
-the membership norms and the pull; for a few channels and dense operators the
-whole update is one fused kernel.  The NumPy backend applies the operators one
-by one (:func:`_apply_block`), the reference the fast paths are tested against.
+side (:class:`StackedOperators`): per frequency one product of a block of
+samples with ``[E, C_1, ..., C_K]`` (low-rank classes by factors with
+orthogonal columns) gives ``E v``, every ``C_j v`` or coefficient ``U_j^H v``,
+and from it the membership norms and the pull; for a few channels and dense
+operators the whole update is one fused kernel.  ``ReduNet.transform`` keeps
+every layer's stacked operators with the fitted net (:func:`kept_stack`).  The
+NumPy backend applies the operators one by one (:func:`_apply_block`), the
+reference the fast paths are tested against.
 """
 
 import threading
@@ -424,7 +426,9 @@ def _workspace(name, shape, dtype):
     """A C-contiguous scratch array of this thread, reused from call to call.
 
     The stacked products of a block are far larger than the cache; taking fresh
-    memory for them at every block costs a page fault per page.
+    memory for them at every block costs a page fault per page.  Each thread
+    keeps its largest buffer of each name (about ``BLOCK_BYTES``, more for a
+    block of ``MIN_BLOCK`` samples of large features).
     """
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape)) * dtype.itemsize
