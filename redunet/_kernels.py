@@ -495,14 +495,18 @@ def stacked_step(V, P, offsets, shares, extra, signs, shrink, weights, eta, thre
             if has_extra:
                 for a in range(D):
                     step[a] += signs[a] * extra[f, i, a]
+            # computed in the scratch row, then copied: the same instructions (and bits)
+            # whether or not ``out`` is ``V``
             source = V[f, first + i]
-            target = out[f, first + i]
             acc = 0.0
             for a in range(D):
                 value = source[a] * keep + eta * step[a]
-                target[a] = value
+                step[a] = value
                 acc += value * value
             total[i] += w * acc
+            target = out[f, first + i]
+            for a in range(D):
+                target[a] = step[a]
     for i in range(B):
         total[i] = 1.0 / np.sqrt(total[i])
     for f in range(n_freq):

@@ -419,10 +419,10 @@ def _orthogonal_factor(W):
     return np.matmul(W64, Q).astype(W.dtype, copy=False), np.maximum(lam, 0.0)
 
 
-_WORKSPACE = threading.local()
+_SCRATCH = threading.local()
 
 
-def _workspace(name, shape, dtype):
+def _scratch(name, shape, dtype):
     """A C-contiguous scratch array of this thread, reused from call to call.
 
     The stacked products of a block are far larger than the cache; taking fresh
@@ -432,7 +432,7 @@ def _workspace(name, shape, dtype):
     """
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape)) * dtype.itemsize
-    buffers = _WORKSPACE.__dict__
+    buffers = _SCRATCH.__dict__
     buffer = buffers.get(name)
     if buffer is None or buffer.nbytes < nbytes:
         buffer = buffers[name] = np.empty(max(nbytes, 1), dtype=np.uint8)
@@ -463,7 +463,7 @@ def _apply_stacked(stack, V, first, stop, weights, eta, lmbda, out):
     n_classes, B = len(stack.ops), stop - first
     pair = stack.pair
     block = V[:, first:stop]
-    P = _workspace("products", (V.shape[0], B, stack.width), V.dtype)     # (F, B, N)
+    P = _scratch("products", (V.shape[0], B, stack.width), V.dtype)     # (F, B, N)
     flat = _real(P)
     sq = np.zeros((len(stack.dense), B))
     low_sq = np.zeros((len(stack.low_rank), B))
@@ -506,7 +506,7 @@ def _apply_stacked(stack, V, first, stop, weights, eta, lmbda, out):
         if pair == 2:
             factors[:, 1::2] *= -1.0
         _real(coefficients)[...] *= factors
-        extra = _workspace("pull", block.shape, V.dtype)
+        extra = _scratch("pull", block.shape, V.dtype)
         np.matmul(coefficients, stack.factors_t, out=extra)
         extra, signs = _real(extra), stack.extra_signs
     threshold = float(np.sqrt(np.finfo(np.float32).tiny)) if real == np.float32 else 0.0

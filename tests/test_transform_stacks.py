@@ -101,3 +101,9 @@ def test_stacked_blocks_and_given_output_equal_numpy_path(counts, C, dtype, rng,
     out = apply_layer(layer, new, weights, 0.5, 50.0, backend="numba", stack=stack, out=target)
     assert out is target
     np.testing.assert_array_equal(out, fast)             # bit for bit: transform = fit's path
+    # the step kernel gives the same bits in place (out is V)
+    inplace = new.copy()
+    _layer._apply_stacked(stack, inplace, 0, inplace.shape[1], weights, 0.5, 50.0, inplace)
+    separate = np.empty_like(new)
+    _layer._apply_stacked(stack, new, 0, new.shape[1], weights, 0.5, 50.0, separate)
+    np.testing.assert_array_equal(inplace, separate)
