@@ -25,7 +25,7 @@ from ._lift import Lift1D, Lift2D
 from ._stack import LayerStack
 from ._distributed import is_dask_array
 from ._input_stage import LAYOUTS as _LAYOUTS, NDIM as _NDIM, InputStage
-from ._layer import apply_layer
+from ._layer import apply_layer, forget_stacks, kept_stack
 from ._refine import batch_labels, first_batch_labels, refine
 from ._statistics import Statistics, Tally
 from ._streaming import LocalChunks
@@ -466,6 +466,8 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
             X, Z, y_index, held = hold_out(stage, X, Z, y_index, self.validation_fraction,
                                            self.random_state)
         self.classes_ = classes
+        if hasattr(self, "layers_"):
+            forget_stacks(self.layers_)      # a warm start changes them in place
         layers, history = LayerStack(), {"rate": [], "compression": [], "delta_r": []}
         store = restored = None
         if checkpoint is not None:
@@ -639,6 +641,7 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
         X = stage.validated(X)
         y_index = batch_labels(y, X.shape[0], self.classes_, classes)
         weights = self.spectrum_.weights
+        forget_stacks(self.layers_)
         with single_threaded_blas():
             layers, history, stats = refine(
                 self.layers_, self.final_statistics_, stage.to_spectrum(stage.lifted(X)),
@@ -667,21 +670,31 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
     def _spectral_features(self, X):
         """Final features of ``X`` in the spectral batch layout.
 
-        The input spectra are computed in sample chunks; then every layer runs
-        over all samples at once, so that its stacked operators are prepared
-        once (:func:`redunet._layer.apply_layer` blocks the samples itself).
+        Samples go through the net in chunks of about ``CHUNK_BYTES`` of
+        features, each through every layer; every layer's stacked operators are
+        prepared once per fitted net (:func:`redunet._layer.kept_stack`), not per
+        call or chunk.
         """
         self._check_fitted(X)
         stage = self.input_stage_
         Z = stage.lifted(stage.validated(X))
         weights = self.spectrum_.weights
-        chunk = max(1, CHUNK_BYTES // (16 * self.spectrum_.n_frequencies * Z.shape[1]))
-        parts = [stage.to_spectrum(Z[start:start + chunk]) for start in range(0, Z.shape[0], chunk)]
-        V = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
-        del parts, Z
+        F, C = stage.shape
+        dtype = np.dtype(stage.feature_dtype)
+        V = np.empty((F, Z.shape[0], C), dtype=dtype)
+        chunk = max(1, CHUNK_BYTES // (dtype.itemsize * F * C))
         with single_threaded_blas():
-            for layer in self.layers_:
-                V = apply_layer(layer, V, weights, self.eta, self.lmbda, self.backend)
+            for start in range(0, Z.shape[0], chunk):
+                part = stage.to_spectrum(Z[start:start + chunk])
+                spare = np.empty_like(part)             # layers alternate between two arrays
+                for index, layer in enumerate(self.layers_):
+                    stack = kept_stack(self.layers_, index, part.shape, part.dtype, self.backend)
+                    new = apply_layer(layer, part, weights, self.eta, self.lmbda, self.backend,
+                                      stack, out=spare)
+                    if new is spare:
+                        spare = part
+                    part = new
+                V[:, start:start + chunk] = part
         return V
 
     def transform(self, X):

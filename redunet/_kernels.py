@@ -493,97 +493,121 @@ def dense_layer(V, A, Q, gammas, weights, eta, lmbda, order, blocks, classes, ou
 
 
 @jit()
-def stacked_sq_norms(P, offsets, C, weights):
-    """``sum_f w_f ||P[f, i, o:o+C]||^2`` for every offset ``o`` and sample ``i``: ``(len, B)``.
+def stacked_sq_norms(P, offsets, width, weights, out):
+    """Add ``sum_f w_f ||P[f, i, o:o+width]||^2`` for every offset ``o`` and sample ``i`` to ``out``.
 
-    The squared norms of the dense classes' ``C_j v`` inside one stacked product.
+    The squared norms of the dense classes' ``C_j v`` inside one stacked
+    product, accumulated over chunks of frequencies into ``out``
+    ``(len(offsets), B)``.  ``P`` is real: a complex product is passed as its
+    real view (real and imaginary parts interleaved), with offsets and width
+    doubled, so that the innermost loop runs over contiguous reals.
     """
     n_freq, B, _ = P.shape
-    out = np.zeros((offsets.shape[0], B))
     for f in range(n_freq):
         w = weights[f]
         for i in range(B):
+            row = P[f, i]
             for k in range(offsets.shape[0]):
+                # a slice indexed from 0: the index is known to be non-negative, so the loop
+                # reads contiguous memory (no wraparound test per element)
+                part = row[offsets[k]:offsets[k] + width]
                 acc = 0.0
-                for a in range(offsets[k], offsets[k] + C):
-                    acc += P[f, i, a].real * P[f, i, a].real + P[f, i, a].imag * P[f, i, a].imag
+                for a in range(width):
+                    acc += part[a] * part[a]
                 out[k, i] += w * acc
     return out
 
 
 @jit()
-def stacked_lowrank_sq_norms(V, P, starts, ranks, grams, weights):
-    """``sum_f w_f (||v||^2 - 2 ||c_j||^2 + c_j^H G_j c_j)`` per low-rank class and sample.
+def stacked_lowrank_sq_norms(V, P, offsets, widths, scales, weights, first, out):
+    """Add ``sum_f w_f (||v||^2 + sum_a scales[f, a] P[f, i, o_k + a]^2)`` to ``out[k, i]``.
 
-    ``c_j = P[f, i, s_j:s_j + r_j]`` are class ``j``'s coefficients inside one
-    stacked product and ``G_j = grams[j, f, :r_j, :r_j]`` its ``W_j^H W_j``;
-    the result times ``alpha_j^2`` is ``||C_j v||^2`` (see
-    ``LowRankOperator.sq_norms``).  In double precision, in real arithmetic,
-    the quadratic form from the lower triangle of the Hermitian ``G_j``.
+    The squared norms ``||(I - U_k U_k^H) v||^2`` of the low-rank classes,
+    whose factors ``U_k`` have orthogonal columns of squared norms ``lambda``:
+    from the coefficients ``e = U_k^H v`` inside one stacked product,
+    ``||v||^2 + sum_a (lambda_a - 2) |e_a|^2``.  All arrays are real (complex
+    ones as their real views): ``P[f, i, o_k:o_k + widths[k]]`` are class
+    ``k``'s coefficients, ``scales[f, o_k - o_0:...]`` their ``lambda_a - 2``
+    (the low-rank classes' coefficients are contiguous, from ``o_0``), and
+    ``V[f, first + i]`` sample ``i``'s features, for a chunk of frequencies;
+    ``out`` ``(len(offsets), B)`` accumulates over chunks.
     """
-    n_freq, B, C = V.shape
-    K = starts.shape[0]
-    out = np.zeros((K, B))
-    x = np.empty(grams.shape[-1])
-    y = np.empty(grams.shape[-1])
+    n_freq, B, D = P.shape[0], P.shape[1], V.shape[2]
     for f in range(n_freq):
         w = weights[f]
         for i in range(B):
+            source = V[f, first + i]
             power = 0.0
-            for a in range(C):
-                power += V[f, i, a].real * V[f, i, a].real + V[f, i, a].imag * V[f, i, a].imag
-            for k in range(K):
-                s = starts[k]
-                r = ranks[k]
-                for a in range(r):
-                    x[a] = P[f, i, s + a].real
-                    y[a] = P[f, i, s + a].imag
-                sq = 0.0
-                quadratic = 0.0
-                for a in range(r):
-                    mag = x[a] * x[a] + y[a] * y[a]
-                    sq += mag
-                    quadratic += grams[k, f, a, a].real * mag
-                    cross = 0.0
-                    for b in range(a):
-                        g = grams[k, f, a, b]
-                        # Re(conj(c_a) g c_b), counted twice for the upper triangle.
-                        cross += g.real * (x[a] * x[b] + y[a] * y[b]) \
-                            - g.imag * (x[a] * y[b] - y[a] * x[b])
-                    quadratic += 2.0 * cross
-                out[k, i] += w * (power - 2.0 * sq + quadratic)
+            for a in range(D):
+                power += source[a] * source[a]
+            row = P[f, i]
+            for k in range(offsets.shape[0]):
+                width = widths[k]
+                part = row[offsets[k]:offsets[k] + width]
+                scale = scales[f, offsets[k] - offsets[0]:offsets[k] - offsets[0] + width]
+                acc = 0.0
+                for a in range(width):
+                    acc += scale[a] * part[a] * part[a]
+                out[k, i] += w * (power + acc)
     return out
 
 
 @jit()
-def stacked_step(V, P, offsets, shares, extra, shrink, weights, eta, out):
+def stacked_step(V, P, offsets, shares, extra, signs, shrink, weights, eta, threshold, first, out):
     """``v (1 - eta shrink) + eta (P_E - sum_j s_j P_j + extra)``, normalized, into ``out``.
 
-    ``P[..., 0:C]`` is ``E v`` and ``P[..., o_j:o_j+C]`` the dense classes'
-    ``C_j v`` of one stacked product; ``shares`` ``(len(offsets), B)`` their
-    weights ``gamma_j pi_j``; ``extra`` ``(F, B, C)`` the low-rank classes' part
-    of the pull (or an empty array).
+    ``P[..., 0:D]`` is ``E v`` and ``P[..., o_j:o_j+D]`` the dense classes'
+    ``C_j v`` of one stacked product (``D = V.shape[2]``); ``shares``
+    ``(len(offsets), B)`` their weights ``gamma_j pi_j``; ``extra`` ``(F, B, D)``
+    the low-rank classes' part of the pull (or an empty array), entered as
+    ``signs * extra`` (``signs`` of shape ``(D,)``: -1 on imaginary parts adds
+    the conjugate of a complex ``extra``).  All arrays are real: complex ones
+    are passed as their real views (offsets doubled), so the innermost loops
+    run over contiguous reals.  Entries of the result below
+    ``threshold`` in magnitude are set to zero (``sqrt`` of the smallest normal
+    number in single precision, so that later products never fall to
+    subnormals; 0 leaves the result untouched).  The block is samples
+    ``first:first + B`` of ``V`` and ``out`` (C-contiguous ``(F, m, D)``, so that
+    their rows are known to be contiguous); ``out`` may be ``V``.
     """
-    n_freq, B, C = V.shape
+    n_freq, B, D = P.shape[0], P.shape[1], V.shape[2]
     has_extra = extra.shape[0] > 0
     total = np.zeros(B)
+    step = np.empty(D, dtype=P.dtype)
     for f in range(n_freq):
         w = weights[f]
         for i in range(B):
             keep = 1.0 - eta * shrink[i]
-            for a in range(C):
-                step = P[f, i, a]
-                for k in range(offsets.shape[0]):
-                    step -= shares[k, i] * P[f, i, offsets[k] + a]
-                if has_extra:
-                    step += extra[f, i, a]
-                value = V[f, i, a] * keep + eta * step
-                out[f, i, a] = value
-                total[i] += w * (value.real * value.real + value.imag * value.imag)
+            row = P[f, i]
+            for a in range(D):
+                step[a] = row[a]
+            for k in range(offsets.shape[0]):
+                s = shares[k, i]
+                part = row[offsets[k]:offsets[k] + D]
+                for a in range(D):
+                    step[a] -= s * part[a]
+            if has_extra:
+                for a in range(D):
+                    step[a] += signs[a] * extra[f, i, a]
+            # computed in the scratch row, then copied: the same instructions (and bits)
+            # whether or not ``out`` is ``V``
+            source = V[f, first + i]
+            acc = 0.0
+            for a in range(D):
+                value = source[a] * keep + eta * step[a]
+                step[a] = value
+                acc += value * value
+            total[i] += w * acc
+            target = out[f, first + i]
+            for a in range(D):
+                target[a] = step[a]
     for i in range(B):
         total[i] = 1.0 / np.sqrt(total[i])
     for f in range(n_freq):
         for i in range(B):
-            for a in range(C):
-                out[f, i, a] *= total[i]
+            scale = total[i]
+            target = out[f, first + i]
+            for a in range(D):
+                value = target[a] * scale
+                target[a] = 0.0 if abs(value) < threshold else value
     return out

@@ -14,29 +14,32 @@ The vector ReduNet is the case ``F = 1`` with real features; nothing here
 knows which architecture it serves.
 
 With the numba backend a layer is applied from its operators stacked side by
-side (:class:`StackedOperators`): per frequency one product of a cache-sized
-block of samples with ``[E, C_1, ..., C_K]`` (low-rank classes by their
-factors) gives ``E v``, every ``C_j v`` or coefficient ``W_j^H v``, and from it
-the membership norms and the pull; for a few channels and dense operators the
-whole update is one fused kernel, which also gives the class scatters of the
-new features (the statistics of the next layer) in the same pass.  The NumPy backend applies the operators one
+side (:class:`StackedOperators`): per frequency one product of a block of
+samples with ``[E, C_1, ..., C_K]`` (low-rank classes by factors with
+orthogonal columns) gives ``E v``, every ``C_j v`` or coefficient ``U_j^H v``,
+and from it the membership norms and the pull; for a few channels and dense
+operators the whole update is one fused kernel, which also gives the class
+scatters of the new features (the statistics of the next layer) in the same
+pass.  ``ReduNet.transform`` keeps every layer's stacked operators with the
+fitted net (:func:`kept_stack`).  The NumPy backend applies the operators one
 by one (:func:`_apply_block`), the reference the fast paths are tested against.
 """
 
 import threading
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import _kernels
-from ._config import SMALL_FEATURES, SMALL_RANK, resolve_backend
+from ._config import SMALL_FEATURES, resolve_backend
 from ._parallel import split_map
 from ._objective import half_mean_logdet
 from ._operators import FactorizationError, build_operator, flush_tiny
 from ._spectrum import normalize, sq_magnitude, weighted_sq_norms
 
 __all__ = ["Layer", "build_layer", "apply_layer", "group_rows", "assemble_layer",
-           "is_small_vector"]
+           "is_small_vector", "prepared_stack", "kept_stack", "forget_stacks"]
 
 def is_small_vector(n_frequencies, n_channels, complex_, backend):
     """Whether features of this shape go through the compiled small vector kernels.
@@ -155,7 +158,8 @@ def assemble_layer(make, counts, n_channels, weights, eps, describe=None):
     return Layer(expansion, compressions, gammas), rate, compression
 
 
-def apply_layer(layer, V, weights, eta, lmbda, backend=None, classes=None, out=None):
+def apply_layer(layer, V, weights, eta, lmbda, backend=None, classes=None, out=None,
+                stack=None):
     """Apply a layer to features ``V`` (F, m, C); returns new, normalized features.
 
     Samples are independent, so blocks of them run in parallel threads.  A
@@ -174,6 +178,10 @@ def apply_layer(layer, V, weights, eta, lmbda, backend=None, classes=None, out=N
     ``out`` (an array like ``V``, or None for a new one) receives the new
     features; it may be ``V`` itself: every block of samples is read before
     any of it is written, so the update is then done in place.
+
+    ``stack``, if given, is the layer's :func:`prepared_stack` for features of
+    this shape and dtype, built once for many calls (e.g. every chunk of
+    samples of ``ReduNet.transform``); by default it is built here.
     """
     backend = resolve_backend(backend)
     if out is None:
@@ -181,11 +189,11 @@ def apply_layer(layer, V, weights, eta, lmbda, backend=None, classes=None, out=N
     elif out.shape != V.shape or out.dtype != V.dtype:
         raise ValueError(f"Expected 'out' of shape {V.shape} and dtype {V.dtype}. "
                          f"Got shape {out.shape} and dtype {out.dtype} instead.")
-    scatters = _apply(layer, V, weights, eta, lmbda, backend, classes, out)
+    scatters = _apply(layer, V, weights, eta, lmbda, backend, classes, out, stack)
     return out if classes is None else (out, scatters)
 
 
-def _apply(layer, V, weights, eta, lmbda, backend, classes, out):
+def _apply(layer, V, weights, eta, lmbda, backend, classes, out, stack):
     """:func:`apply_layer` into ``out``; returns the class scatters of ``out`` or None."""
     if (is_small_vector(V.shape[0], V.shape[2], V.dtype.kind == "c", backend)
             and layer.expansion.kind == "dense"
@@ -198,38 +206,36 @@ def _apply(layer, V, weights, eta, lmbda, backend, classes, out):
         flush_tiny(out)
         return None
     cost = layer.expansion.cost + sum(op.cost for op in layer.compressions)
-    stack = stacked_operators(layer, V.dtype) if backend == "numba" else None
+    if stack is None:
+        stack = prepared_stack(layer, V.shape, V.dtype, backend)
     if stack is not None and stack.fused:
         return _apply_fused(stack, V, weights, eta, lmbda, classes, out, cost)
-    elif stack is not None:
+    if stack is not None:
+        # The stacked kernels read and write whole rows of C-contiguous batches.
+        V = np.ascontiguousarray(V)
+        target = out if out.flags.c_contiguous else np.empty(V.shape, dtype=V.dtype)
+
         def block(samples):
-            size = stack.block_size()
-            for first in range(samples.start, samples.stop, size):
-                rows = slice(first, min(samples.stop, first + size))
-                _apply_stacked(stack, V[:, rows], weights, eta, lmbda, out[:, rows])
-    else:
-        def block(samples):
-            out[:, samples] = _apply_block(layer, V[:, samples], weights, eta, lmbda, backend)
+            # blocks of equal size, none above block_size()
+            n = samples.stop - samples.start
+            if n <= 0:
+                return
+            count = -(-n // stack.block_size())
+            bounds = samples.start + (np.arange(count + 1) * n) // count
+            for first, stop in zip(bounds[:-1], bounds[1:]):
+                _apply_stacked(stack, V, int(first), int(stop), weights, eta, lmbda, target)
+
+        split_map(block, V.shape[1], work_per_item=V.shape[0] * cost)
+        if target is not out:
+            out[...] = target
+        return None                 # the stacked step flushes tiny single-precision entries
+
+    def block(samples):
+        out[:, samples] = _apply_block(layer, V[:, samples], weights, eta, lmbda, backend)
 
     split_map(block, V.shape[1], work_per_item=V.shape[0] * cost)
     flush_tiny(out)
     return None
-
-
-_WORKSPACE = threading.local()
-
-
-def _workspace(size, dtype):
-    """A scratch array of ``size`` items, kept by the calling thread from call to call.
-
-    A fresh array of megabytes costs page faults at every layer; the fused
-    kernel's buffers (at most ``FUSED_BLOCK_BYTES``) are instead allocated
-    once per thread and reused.
-    """
-    work = getattr(_WORKSPACE, "array", None)
-    if work is None or work.size < size or work.dtype != dtype:
-        work = _WORKSPACE.array = np.empty(size, dtype=dtype)
-    return work[:size]
 
 
 def _apply_fused(stack, V, weights, eta, lmbda, classes, out, cost):
@@ -262,7 +268,8 @@ def _apply_fused(stack, V, weights, eta, lmbda, classes, out, cost):
                                 + labels, kind="stable")
             order, labels = order[within], labels[within]
             scatters = np.zeros((classes[1], n_freq, C, C), dtype=V.dtype)
-        work = _workspace(4 * n_freq * C * max(1, int(np.diff(blocks).max())), V.real.dtype)
+        work = _scratch("fused", (4 * n_freq * C * max(1, int(np.diff(blocks).max())),),
+                        V.real.dtype)
         _kernels.dense_layer(V, stack.fused_matrices, stack.fused_norms, stack.gammas, weights,
                              float(eta), float(lmbda), order, blocks.astype(np.int64), labels,
                              out, unit, scatters, work, channels, operators)
@@ -273,14 +280,19 @@ def _apply_fused(stack, V, weights, eta, lmbda, classes, out, cost):
     return sum(parts[1:], parts[0]) if classes is not None else None
 
 
+# Bytes of stacked operators a fitted ReduNet keeps for its later transform calls (a copy of its
+# layers' operators; beyond this, the remaining layers' are prepared again at every chunk).
+STACK_CACHE_BYTES = 2 * 2**30
 # Largest channel count for which a layer of dense operators runs as one fused kernel
 # (beyond it, BLAS products of the stacked operators are faster).
 FUSED_CHANNELS = 12
-# Bytes of the stacked products of one block of samples: for BLAS products, a share of the
-# last-level cache per thread; for the fused kernel, of the second-level cache.
-BLOCK_BYTES = 16 * 2**20
-# Fewest samples per block of BLAS products (smaller products run far from the peak).
-MIN_BLOCK = 32
+# Bytes of the stacked products of one block of samples for BLAS products (a per-thread
+# scratch buffer): the products of a chunk of frequencies are consumed while in cache (norms),
+# the step reads the whole block once more.
+BLOCK_BYTES = 64 * 2**20
+# Fewest samples per block of BLAS products: the batched products run far from the peak on
+# fewer rows (single-thread complex64 here: ~70 GFLOP/s on 32 rows, ~84 on 128).
+MIN_BLOCK = 128
 # Bytes of the fused kernel's buffers: a block's input and output spectra, transposed.
 # Longer blocks make longer vectorized loops (fewer loop overheads per sample); the
 # buffers are read in order, frequency after frequency, so they need not fit a cache.
@@ -298,24 +310,30 @@ class StackedOperators:
     Attributes
     ----------
     matrix : ndarray of shape (F, C, N)
-        ``[E^T, C_j^T (dense classes), conj(W_j) (low-rank classes)]`` side by
+        ``[E^T, C_j^T (dense classes), conj(U_j) (low-rank classes)]`` side by
         side, so that ``V[f] @ matrix[f]`` gives every ``E v``, ``C_j v`` and
-        low-rank coefficient ``W_j^H v`` of a block of samples at once (rows of
+        low-rank coefficient ``U_j^H v`` of a block of samples at once (rows of
         ``V[f]`` are samples).  ``N = C (1 + dense classes) + sum of ranks``.
+        ``U_j = W_j Q_j`` spans the factor ``W_j`` of the class operator
+        ``alpha_j (I - W_j W_j^H)`` with orthogonal columns (``U_j U_j^H = W_j W_j^H``).
     dense, low_rank : list of int
         Class indices of each kind, in their order inside ``matrix``.
     offsets : ndarray of int64
         First column of every dense class.
     bounds : list of (start, stop)
         Columns of every low-rank class's coefficients.
+    scales : ndarray of shape (F, pair * sum of ranks)
+        ``||u_a||^2 - 2`` for every low-rank coefficient, repeated for its real
+        and imaginary parts (``pair`` = 2 for complex features, else 1).
     fused_matrices : ndarray of shape (F, K + 1, C, C) or None
         ``E, C_1 .. C_K`` for the fused small-channel kernel (all dense, few channels).
     fused_norms : ndarray of shape (F, K, C, C)
         ``C_j^H C_j`` (fused kernel only): ``||C_j v||^2 = v^H C_j^H C_j v``.
 
     Built from the public attributes of the operators (``kind``, ``matrix``,
-    ``factor``, ``alpha``) once per :func:`apply_layer` call: a copy of the
-    layer's operators, not kept with the model.
+    ``factor``, ``alpha``): a copy of the layer's operators in the features'
+    dtype, built once per :func:`apply_layer` call or kept for many
+    (:func:`prepared_stack`).
     """
 
     def __init__(self, layer, dtype):
@@ -338,14 +356,23 @@ class StackedOperators:
                 np.matmul(compressions.conj().swapaxes(-1, -2), compressions))
             self.width = (len(ops) + 1) * C
             return
-        # The operators are Hermitian, so E^T = conj(E) and C_j^T = conj(C_j): one
-        # concatenation of the stored arrays, conjugated in place, with no transposition.
+        # The operators are Hermitian, so E^T = conj(E) and C_j^T = conj(C_j): the stored
+        # arrays conjugated into their columns, with no transposition.
         blocks = [expansion.matrix] + [ops[j].matrix for j in self.dense]
-        blocks += [ops[j].factor for j in self.low_rank]
-        self.matrix = np.concatenate(blocks, axis=-1).astype(dtype, copy=False)
-        if self.matrix.dtype.kind == "c":
-            np.conjugate(self.matrix, out=self.matrix)
+        # Low-rank classes by a factor with orthogonal columns (see _orthogonal_factor), so
+        # that their norms are weighted sums of squares of the coefficients.
+        diagonals = [_orthogonal_factor(ops[j].factor) for j in self.low_rank]
+        blocks += [factor for factor, _ in diagonals]
+        widths = [block.shape[-1] for block in blocks]
+        self.matrix = np.empty((self.n_freq, C, sum(widths)), dtype=dtype)
+        start = 0
+        for block, width in zip(blocks, widths):
+            np.conjugate(block, out=self.matrix[..., start:start + width], casting="same_kind")
+            start += width
         self.width = self.matrix.shape[-1]
+        # Complex products are handled as their real views (real and imaginary parts
+        # interleaved): ``pair`` reals per entry.
+        self.pair = 2 if self.matrix.dtype.kind == "c" else 1
         self.offsets = np.arange(1, len(self.dense) + 1, dtype=np.int64) * C
         start = C * (len(self.dense) + 1)
         self.bounds = []
@@ -355,20 +382,29 @@ class StackedOperators:
             start += rank
         self.starts = np.array([start for start, _ in self.bounds], dtype=np.int64)
         self.ranks = np.array([stop - start for start, stop in self.bounds], dtype=np.int64)
-        # Gram matrices W_j^H W_j of the low-rank classes of small rank, for the norm kernel.
-        self.grams = None
-        if self.low_rank and self.ranks.max() <= SMALL_RANK:
-            rank = int(self.ranks.max())
-            self.grams = np.zeros((len(self.low_rank), self.n_freq, rank, rank),
-                                  dtype=np.result_type(dtype, np.float64))
-            for k, j in enumerate(self.low_rank):
-                self.grams[k, :, :self.ranks[k], :self.ranks[k]] = ops[j].gram
+        # ||C_j v||^2 / alpha_j^2 = ||v||^2 + sum_a (lambda_a - 2) |e_a|^2 with e = U_j^H v
+        # the coefficients and lambda_a = ||u_a||^2: per frequency, one scale per coefficient,
+        # repeated for the real and imaginary parts of the real view.
+        self.scales = np.zeros((self.n_freq, (self.width - self.bounds[0][0]) * self.pair)
+                               if self.low_rank else (self.n_freq, 0))
         if self.low_rank:
-            # The pull of the low-rank classes: [W_j]^T = (conj of the low-rank columns)^H,
-            # a transposed view (BLAS reads it as such).
-            low = self.matrix[..., self.bounds[0][0]:]
-            self.factors_t = low.conj().swapaxes(-1, -2) if low.dtype.kind == "c" \
-                else low.swapaxes(-1, -2)
+            self.scales[:] = np.repeat(np.concatenate([lam for _, lam in diagonals], axis=-1) - 2.0,
+                                       self.pair, axis=-1)
+        self.low_offsets = self.starts * self.pair
+        if self.low_rank:
+            # The pull of the low-rank classes, sum_j U_j (s_j alpha_j e_j), from the stored
+            # conj(U_j) columns as a transposed view: in row form conj(s e_j)^T conj(U_j)^T is
+            # the conjugate of the pull (see _apply_stacked).
+            self.factors_t = self.matrix[..., self.bounds[0][0]:].swapaxes(-1, -2)
+            self.extra_signs = np.ones(C * self.pair)
+            if self.pair == 2:
+                self.extra_signs[1::2] = -1.0
+
+    @property
+    def nbytes(self):
+        """Bytes held by the stacked copy of the operators."""
+        held = self.fused_matrices if self.fused else self.matrix
+        return held.nbytes + (0 if self.fused else self.scales.nbytes)
 
     @property
     def fused(self):
@@ -385,6 +421,52 @@ class StackedOperators:
         return max(MIN_BLOCK, BLOCK_BYTES // per_sample)
 
 
+def prepared_stack(layer, shape, dtype, backend=None):
+    """The stacked operators :func:`apply_layer` uses for features of ``shape`` (F, m, C)
+    and ``dtype``, or None where it uses none (NumPy backend, small vector layers, a
+    low-rank expansion operator).
+
+    A copy of the layer's operators in ``dtype``: built once, it serves every
+    call of :func:`apply_layer` on such features.
+    """
+    backend = resolve_backend(backend)
+    if backend != "numba" or (
+            is_small_vector(shape[0], shape[2], np.dtype(dtype).kind == "c", backend)
+            and layer.expansion.kind == "dense"
+            and all(op.kind == "dense" for op in layer.compressions)):
+        return None
+    return stacked_operators(layer, dtype)
+
+
+# Prepared stacks kept per sequence of layers (a fitted net's ``layers_``), for its later calls.
+_KEPT = weakref.WeakKeyDictionary()
+
+
+def kept_stack(layers, index, shape, dtype, backend=None):
+    """:func:`prepared_stack` of ``layers[index]``, kept with the sequence ``layers``.
+
+    The copies live as long as ``layers`` (or until :func:`forget_stacks`),
+    up to ``STACK_CACHE_BYTES`` per sequence (beyond it, they are prepared
+    at every call); nothing is added to the estimator nor saved with it.
+    """
+    backend = resolve_backend(backend)
+    kept = _KEPT.setdefault(layers, {"bytes": 0})
+    key = (index, np.dtype(dtype).str, tuple(shape[::2]), backend)
+    if key in kept:
+        return kept[key]
+    stack = prepared_stack(layers[index], shape, dtype, backend)
+    size = 0 if stack is None else stack.nbytes
+    if kept["bytes"] + size <= STACK_CACHE_BYTES:
+        kept[key] = stack
+        kept["bytes"] += size
+    return stack
+
+
+def forget_stacks(layers):
+    """Drop the stacks kept for ``layers`` (its layers are about to change)."""
+    _KEPT.pop(layers, None)
+
+
 def stacked_operators(layer, dtype):
     """The operators of ``layer`` stacked for one product per frequency, in ``dtype``.
 
@@ -396,58 +478,111 @@ def stacked_operators(layer, dtype):
     return StackedOperators(layer, dtype)
 
 
-def _apply_stacked(stack, V, weights, eta, lmbda, out):
-    """:func:`apply_layer` on one block of samples from one stacked product, into ``out``.
+def _orthogonal_factor(W):
+    """``U = W Q`` with ``W^H W = Q diag(lambda) Q^H``: ``U U^H = W W^H`` and ``U^H U = diag(lambda)``.
 
-    ``P = V[f] @ [E^T, C_j^T, conj(W_j)]`` holds ``E v``, the dense classes'
-    ``C_j v`` and the low-rank classes' coefficients ``c_j = W_j^H v``; the
-    memberships come from it (dense: ``||C_j v||``; low rank: from ``c_j`` and
-    ``W_j^H W_j``), and the low-rank part of the pull,
-    ``sum_j s_j alpha_j (v - W_j c_j)``, is one more product with ``[W_j^T]``.
+    Returns ``U`` (same shape and dtype as ``W``) and ``lambda`` (float64, ``(F, n)``).  A
+    low-rank operator ``alpha (I - W W^H)`` is then ``alpha (I - U U^H)``, and with the
+    coefficients ``e = U^H v``, ``||(I - U U^H) v||^2 = ||v||^2 + sum_a (lambda_a - 2) |e_a|^2``.
+    """
+    W64 = W.astype(np.result_type(W.dtype, np.float64), copy=False)
+    lam, Q = np.linalg.eigh(np.matmul(W64.conj().swapaxes(-1, -2), W64))
+    return np.matmul(W64, Q).astype(W.dtype, copy=False), np.maximum(lam, 0.0)
+
+
+_SCRATCH = threading.local()
+
+
+def _scratch(name, shape, dtype):
+    """A C-contiguous scratch array of this thread, reused from call to call.
+
+    The stacked products of a block, or the fused kernel's transposed buffers,
+    are megabytes; taking fresh memory for them at every block costs a page
+    fault per page.  Each thread keeps its largest buffer of each name (about
+    ``BLOCK_BYTES`` or ``FUSED_BLOCK_BYTES``).
+    """
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    buffers = _SCRATCH.__dict__
+    buffer = buffers.get(name)
+    if buffer is None or buffer.nbytes < nbytes:
+        buffer = buffers[name] = np.empty(max(nbytes, 1), dtype=np.uint8)
+    return buffer[:nbytes].view(dtype).reshape(shape)
+
+
+def _real(array):
+    """Real view of a complex array (parts interleaved along the last axis); real arrays as is."""
+    return array.view(array.real.dtype) if array.dtype.kind == "c" else array
+
+
+def _apply_stacked(stack, V, first, stop, weights, eta, lmbda, out):
+    """:func:`apply_layer` on samples ``first:stop`` of ``V`` from one stacked product, into
+    ``out`` (both C-contiguous).
+
+    ``P = V[f] @ [E^T, C_j^T, conj(U_j)]`` holds ``E v``, the dense classes'
+    ``C_j v`` and the low-rank classes' coefficients ``e_j = U_j^H v``; the
+    memberships come from it (dense: ``||C_j v||``; low rank: a weighted sum
+    of ``|e_j|^2``, see :class:`StackedOperators`), taken per chunk of
+    frequencies while its products are in cache, and the low-rank part of
+    the pull, ``sum_j s_j alpha_j (v - U_j e_j)``, is one more product with
+    ``[U_j^T]``.  The elementwise passes run on real views, so their
+    innermost loops are contiguous; in single precision the step flushes tiny
+    entries itself.
     """
     real = V.real.dtype
     weights = weights.astype(np.float64)
-    n_classes, B = len(stack.ops), V.shape[1]
-    P = np.empty((V.shape[0], B, stack.width), dtype=V.dtype)     # (F, B, N)
+    n_classes, B = len(stack.ops), stop - first
+    pair = stack.pair
+    block = V[:, first:stop]
+    P = _scratch("products", (V.shape[0], B, stack.width), V.dtype)     # (F, B, N)
+    flat = _real(P)
     sq = np.zeros((len(stack.dense), B))
-    # Frequencies in chunks whose products fit the second-level cache: the dense classes'
-    # norms are taken while the chunk is still there.
+    low_sq = np.zeros((len(stack.low_rank), B))
+    offsets = stack.offsets * pair
+    # Frequencies in chunks whose products fit the second-level cache: the classes' norms
+    # are taken while the chunk is still there.
     step = max(1, CHUNK_BYTES // (B * stack.width * P.itemsize))
-    for first in range(0, V.shape[0], step):
-        chunk = slice(first, first + step)
-        np.matmul(V[chunk], stack.matrix[chunk], out=P[chunk])
+    for start in range(0, V.shape[0], step):
+        chunk = slice(start, start + step)
+        np.matmul(block[chunk], stack.matrix[chunk], out=P[chunk])
         if stack.dense:
-            sq += _kernels.stacked_sq_norms(P[chunk], stack.offsets, stack.n_channels,
-                                            weights[chunk])
+            _kernels.stacked_sq_norms(flat[chunk], offsets, stack.n_channels * pair,
+                                      weights[chunk], sq)
+        if stack.low_rank:
+            _kernels.stacked_lowrank_sq_norms(_real(V)[chunk], flat[chunk], stack.low_offsets,
+                                              stack.ranks * pair, stack.scales[chunk],
+                                              weights[chunk], first, low_sq)
     scores = np.empty((n_classes, B))
     if stack.dense:
         scores[stack.dense] = -lmbda * np.sqrt(sq)
     if stack.low_rank:
-        if stack.grams is not None:
-            sq = _kernels.stacked_lowrank_sq_norms(V, P, stack.starts, stack.ranks, stack.grams,
-                                                   weights)
-            scores[stack.low_rank] = -lmbda * stack.alphas[:, None] * np.sqrt(np.maximum(sq, 0.0))
-        else:
-            power = sq_magnitude(V).sum(axis=-1)
-            for j, (start, stop) in zip(stack.low_rank, stack.bounds):
-                scores[j] = -lmbda * np.sqrt(stack.ops[j].sq_norms(P[..., start:stop], power,
-                                                                   weights, "numpy"))
+        scores[stack.low_rank] = -lmbda * stack.alphas[:, None] * np.sqrt(np.maximum(low_sq, 0.0))
     scores -= scores.max(axis=0)
     np.exp(scores, out=scores)
     scores *= stack.gammas[:, None] / scores.sum(axis=0)
     shrink = np.zeros(B)
-    extra = np.empty((0, 0, 0), dtype=V.dtype)
+    extra = np.empty((0, 0, 0), dtype=real)
+    signs = np.ones(0)
     if stack.low_rank:
-        # sum_j s_j alpha_j (v - W_j c_j): the W_j c_j part as one product with [W_j^T].
-        first = stack.bounds[0][0]
-        coefficients = P[..., first:]
-        for j, alpha, (start, stop) in zip(stack.low_rank, stack.alphas, stack.bounds):
-            share = scores[j] * alpha
-            shrink += share
-            coefficients[..., start - first:stop - first] *= share.astype(real)[None, :, None]
-        extra = np.matmul(coefficients, stack.factors_t)
-    _kernels.stacked_step(V, P, stack.offsets, scores[stack.dense].astype(real), extra,
-                          shrink, weights, float(eta), out)
+        # sum_j s_j alpha_j (v - U_j e_j): the U_j e_j part as one product with the stored
+        # conj(U_j) columns, conj(s e)^T conj(U)^T = conj((U s e)^T); so the coefficients
+        # are scaled into their conjugates (the imaginary parts by -s) and the step adds the
+        # conjugate of the product back.
+        coefficients = P[..., stack.bounds[0][0]:]
+        shares = scores[stack.low_rank] * stack.alphas[:, None]        # (K_low, B)
+        shrink += shares.sum(axis=0)
+        # One factor per sample and real coefficient: s_j alpha_j on real parts, its
+        # negative on imaginary parts; one pass over the coefficients.
+        factors = np.repeat(shares.T.astype(real), stack.ranks * pair, axis=1)   # (B, pair R)
+        if pair == 2:
+            factors[:, 1::2] *= -1.0
+        _real(coefficients)[...] *= factors
+        extra = _scratch("pull", block.shape, V.dtype)
+        np.matmul(coefficients, stack.factors_t, out=extra)
+        extra, signs = _real(extra), stack.extra_signs
+    threshold = float(np.sqrt(np.finfo(np.float32).tiny)) if real == np.float32 else 0.0
+    _kernels.stacked_step(_real(V), flat, offsets, scores[stack.dense].astype(real), extra, signs,
+                          shrink, weights, float(eta), threshold, first, _real(out))
 
 
 def _apply_block(layer, V, weights, eta, lmbda, backend):

@@ -330,21 +330,28 @@ def stacked_sq_norms(P, offsets, C, weights):
     return out
 
 
-def stacked_lowrank_sq_norms(V, P, starts, ranks, grams, weights):
-    """sum_f w_f ||(I - W W^H) v||^2 written from coefficients c = P[..., s:s+r] and Gram G."""
-    F, B, _ = V.shape
-    out = np.zeros((len(starts), B))
-    for k, (s, r) in enumerate(zip(starts, ranks)):
+def stacked_lowrank_sq_norms(V, P, offsets, widths, scales, weights):
+    """sum_f w_f (||v||^2 + sum_a scales[f, a] P[f, i, o_k + a]^2) per class k and sample i,
+    by loops (real arrays; scales indexed from the first offset)."""
+    F, B, _ = P.shape
+    out = np.zeros((len(offsets), B))
+    for k, (o, r) in enumerate(zip(offsets, widths)):
         for i in range(B):
             for f in range(F):
-                c, v, G = P[f, i, s:s + r], V[f, i], grams[k, f, :r, :r]
-                out[k, i] += weights[f] * (np.vdot(v, v).real - 2 * np.vdot(c, c).real
-                                           + np.vdot(c, G @ c).real)
+                e, s = P[f, i, o:o + r], scales[f, o - offsets[0]:o - offsets[0] + r]
+                out[k, i] += weights[f] * (V[f, i] @ V[f, i] + np.sum(s * e * e))
     return out
 
 
-def stacked_step(V, P, offsets, shares, extra, shrink, weights, eta):
-    """v (1 - eta shrink) + eta (P[.., :C] - sum_k s_k P[.., o_k:o_k+C] + extra), normalized."""
+def lowrank_sq_norm_from_factor(v, W):
+    """||(I - W W^H) v||^2 from the dense projector."""
+    r = v - W @ (W.conj().T @ v)
+    return np.vdot(r, r).real
+
+
+def stacked_step(V, P, offsets, shares, extra, shrink, weights, eta, threshold=0.0):
+    """v (1 - eta shrink) + eta (P[.., :C] - sum_k s_k P[.., o_k:o_k+C] + extra), normalized;
+    then real and imaginary parts below ``threshold`` in magnitude set to zero."""
     F, B, C = V.shape
     out = np.empty_like(V)
     for i in range(B):
@@ -358,6 +365,9 @@ def stacked_step(V, P, offsets, shares, extra, shrink, weights, eta):
             new[f] = V[f, i] * (1 - eta * shrink[i]) + eta * step
         total = sum(weights[f] * np.vdot(new[f], new[f]).real for f in range(F))
         out[:, i] = new / np.sqrt(total)
+    parts = [out.real, out.imag] if np.iscomplexobj(out) else [out]
+    for part in parts:
+        part[np.abs(part) < threshold] = 0
     return out
 
 

@@ -151,24 +151,81 @@ def test_stacked_kernels_equal_naive(complex_, rng):
     F, B, C = 5, 6, 4
     V, weights = _spectra(rng, F, B, C, complex_)
     P, _ = _spectra(rng, F, B, 3 * C + 5, complex_)
+    pair = 2 if complex_ else 1
+    real = (lambda a: a.view(np.float64)) if complex_ else (lambda a: a)
     offsets = np.array([C, 2 * C], dtype=np.int64)
-    np.testing.assert_allclose(_kernels.stacked_sq_norms(P, offsets, C, weights),
-                               naive.stacked_sq_norms(P, offsets, C, weights), atol=1e-13)
+    # the kernels take real views: offsets and widths in reals; norms accumulate into `out`
+    sq = np.full((2, B), 0.25)
+    _kernels.stacked_sq_norms(real(P), offsets * pair, C * pair, weights, sq)
+    np.testing.assert_allclose(sq, 0.25 + naive.stacked_sq_norms(P, offsets, C, weights),
+                               atol=1e-13)
+    # low-rank classes: coefficients of widths 2 and 3 from column 3 C, real views for the kernel
     starts, ranks = np.array([3 * C, 3 * C + 2], dtype=np.int64), np.array([2, 3], dtype=np.int64)
-    W = rng.standard_normal((2, F, C, 3))
-    if complex_:
-        W = W + 1j * rng.standard_normal((2, F, C, 3))
-    grams = np.matmul(W.conj().swapaxes(-1, -2), W).astype(complex)
-    grams[0, :, 2, :] = grams[0, :, :, 2] = 0
-    np.testing.assert_allclose(
-        _kernels.stacked_lowrank_sq_norms(V, P, starts, ranks, grams, weights),
-        naive.stacked_lowrank_sq_norms(V, P, starts, ranks, grams, weights), atol=1e-12)
+    scales = np.repeat(rng.random((F, 5)) - 2.0, pair, axis=1)
+    expected = naive.stacked_lowrank_sq_norms(real(V), real(P), starts * pair, ranks * pair,
+                                              scales, weights)
+    low = np.full((2, B), 0.5)
+    _kernels.stacked_lowrank_sq_norms(real(V), real(P), starts * pair, ranks * pair, scales,
+                                      weights, 0, low)
+    np.testing.assert_allclose(low, 0.5 + expected, atol=1e-12)
+    # a block of samples inside a larger batch: samples first:first + B
+    wide = np.concatenate([V[:, :2] * 3.0, V], axis=1)
+    low[:] = 0.0
+    _kernels.stacked_lowrank_sq_norms(real(wide), real(P), starts * pair, ranks * pair, scales,
+                                      weights, 2, low)
+    np.testing.assert_allclose(low, expected, atol=1e-12)
     shares, shrink = rng.random((2, B)), rng.random(B)
-    for extra in (np.empty((0, 0, 0), dtype=V.dtype), P[..., :C] * 0.3):
-        out = np.empty_like(V)
-        _kernels.stacked_step(V, P, offsets, shares, extra, shrink, weights, 0.5, out)
-        np.testing.assert_allclose(out, naive.stacked_step(V, P, offsets, shares, extra, shrink,
-                                                           weights, 0.5), atol=1e-13)
+    # extra enters as signs * extra: -1 on the imaginary parts adds its conjugate
+    conj_signs = np.tile([1.0, -1.0], C) if complex_ else np.ones(C)
+    for extra, signs, added in [(np.empty((0, 0, 0), dtype=V.dtype), np.ones(0), 0 * V),
+                                (P[..., :C] * 0.3, np.ones(C * pair), P[..., :C] * 0.3),
+                                (P[..., :C] * 0.3, conj_signs, np.conj(P[..., :C] * 0.3))]:
+        for threshold in (0.0, 0.05):
+            out = np.empty_like(V)
+            _kernels.stacked_step(real(V), real(P), offsets * pair, shares,
+                                  real(np.ascontiguousarray(extra)), signs, shrink, weights, 0.5,
+                                  threshold, 0, real(out))
+            expected = naive.stacked_step(V, P, offsets, shares, added, shrink, weights, 0.5,
+                                          threshold)
+            np.testing.assert_allclose(out, expected, atol=1e-13)
+            assert (expected == 0).any() == (threshold > 0)
+    # a block inside a larger batch (samples 3:3 + B), the rest of `out` untouched
+    wide = np.concatenate([V[:, :3] * 2.0, V, V[:, :1]], axis=1)
+    out = np.zeros_like(wide)
+    _kernels.stacked_step(real(wide), real(P), offsets * pair, shares, real(P[..., :C] * 0.3),
+                          np.ones(C * pair), shrink, weights, 0.5, 0.0, 3, real(out))
+    np.testing.assert_allclose(out[:, 3:3 + B], naive.stacked_step(
+        V, P, offsets, shares, P[..., :C] * 0.3, shrink, weights, 0.5), atol=1e-13)
+    assert not out[:, :3].any() and not out[:, 3 + B:].any()
+    # in place (out is V) gives the same
+    inplace = V.copy()
+    _kernels.stacked_step(real(inplace), real(P), offsets * pair, shares, real(P[..., :C] * 0.3),
+                          np.ones(C * pair), shrink, weights, 0.5, 0.0, 0, real(inplace))
+    np.testing.assert_allclose(inplace, naive.stacked_step(V, P, offsets, shares, P[..., :C] * 0.3,
+                                                           shrink, weights, 0.5), atol=1e-13)
+
+
+@pytest.mark.parametrize("complex_, dtype", [(True, np.float64), (False, np.float64),
+                                              (True, np.float32)])
+def test_orthogonal_factor_spans_the_factor_and_gives_the_norms(complex_, dtype, rng):
+    from redunet._layer import _orthogonal_factor
+    F, C, r = 3, 7, 4
+    W = rng.standard_normal((F, C, r)) + (1j * rng.standard_normal((F, C, r)) if complex_ else 0)
+    W[1, :, 3] = W[1, :, 0]                                   # a rank-deficient frequency
+    W = W.astype(np.result_type(dtype, np.complex64) if complex_ else dtype)
+    U, lam = _orthogonal_factor(W)
+    assert U.dtype == W.dtype and lam.dtype == np.float64 and (lam >= 0).all()
+    tol = 1e-12 if dtype == np.float64 else 2e-5
+    W64, U64 = W.astype(np.complex128), U.astype(np.complex128)
+    adjoint = lambda A: A.conj().swapaxes(-1, -2)
+    np.testing.assert_allclose(U64 @ adjoint(U64), W64 @ adjoint(W64), atol=tol * 10)
+    gram = adjoint(U64) @ U64
+    np.testing.assert_allclose(gram, lam[..., None] * np.eye(r), atol=tol * 10)
+    v = rng.standard_normal(C) + (1j * rng.standard_normal(C) if complex_ else 0)
+    for f in range(F):
+        e = U64[f].conj().T @ v
+        got = np.vdot(v, v).real + np.sum((lam[f] - 2.0) * np.abs(e) ** 2)
+        assert got == pytest.approx(naive.lowrank_sq_norm_from_factor(v, W64[f]), rel=tol * 100)
 
 
 def _as_dense(op, C):
@@ -222,7 +279,8 @@ def test_stacked_apply_equals_numpy_path_and_naive(F, counts, C, dtype, rng):
 
 
 def test_stacked_layout_covers_every_path(rng):
-    """The cases above reach the fused kernel, BLAS products with kernel or BLAS low-rank norms."""
+    """The cases above reach the fused kernel, BLAS products of dense operators, of low-rank
+    classes of small and of large rank, and of both kinds mixed."""
     kinds = set()
     for F, counts, C in LAYERS:
         y = labels_for(counts)
@@ -235,10 +293,10 @@ def test_stacked_layout_covers_every_path(rng):
             kinds.add("fused")
         else:
             kinds.add("dense" if not stack.low_rank else
-                      "kernel norms" if stack.grams is not None else "blas norms")
+                      "small ranks" if stack.ranks.max() <= 16 else "large ranks")
             if stack.low_rank and stack.dense:
                 kinds.add("mixed")
-    assert kinds == {"low-rank expansion", "fused", "dense", "kernel norms", "blas norms", "mixed"}
+    assert kinds == {"low-rank expansion", "fused", "dense", "small ranks", "large ranks", "mixed"}
 
 
 @pytest.mark.parametrize("C", [64, 90])
