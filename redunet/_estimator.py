@@ -47,7 +47,7 @@ def _ndim(X):
 
 def _step(layer, V, weights, eta, lmbda, backend, classes=None, out=None):
     """The layer update of a fit (module level, so that Dask can ship it to workers)."""
-    return apply_layer(layer, V, weights, eta, lmbda, backend, classes, out)
+    return apply_layer(layer, V, weights, eta, lmbda, backend, classes=classes, out=out)
 
 
 class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
@@ -690,7 +690,7 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
                 for index, layer in enumerate(self.layers_):
                     stack = kept_stack(self.layers_, index, part.shape, part.dtype, self.backend)
                     new = apply_layer(layer, part, weights, self.eta, self.lmbda, self.backend,
-                                      stack, out=spare)
+                                      stack=stack, out=spare)
                     if new is spare:
                         spare = part
                     part = new
