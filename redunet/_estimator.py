@@ -668,24 +668,34 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
             validate_data(self, X, reset=False, skip_check_array=True)
 
     def _spectral_features(self, X):
-        """Final features of ``X`` in the spectral batch layout.
-
-        Samples go through the net in chunks of about ``CHUNK_BYTES`` of
-        features, each through every layer; every layer's stacked operators are
-        prepared once per fitted net (:func:`redunet._layer.kept_stack`), not per
-        call or chunk.
-        """
+        """Final features of ``X`` in the spectral batch layout (see :meth:`_through_layers`)."""
         self._check_fitted(X)
         stage = self.input_stage_
         Z = stage.lifted(stage.validated(X))
-        weights = self.spectrum_.weights
         F, C = stage.shape
         dtype = np.dtype(stage.feature_dtype)
         V = np.empty((F, Z.shape[0], C), dtype=dtype)
         chunk = max(1, CHUNK_BYTES // (dtype.itemsize * F * C))
+        for start in range(0, Z.shape[0], chunk):
+            V[:, start:start + chunk] = stage.to_spectrum(Z[start:start + chunk])
+        del Z
+        return self._through_layers(V, out=V)
+
+    def _through_layers(self, V, out=None):
+        """Spectral input features ``V`` (F, m, C) through every layer, into ``out``.
+
+        Samples go through the net in chunks of about ``CHUNK_BYTES`` of
+        features, each through every layer; every layer's stacked operators are
+        prepared once per fitted net (:func:`redunet._layer.kept_stack`), not per
+        call or chunk.  ``out`` may be ``V`` itself (default: a new array).
+        """
+        weights = self.spectrum_.weights
+        F, m, C = V.shape
+        out = np.empty_like(V) if out is None else out
+        chunk = max(1, CHUNK_BYTES // (V.dtype.itemsize * F * C))
         with single_threaded_blas():
-            for start in range(0, Z.shape[0], chunk):
-                part = stage.to_spectrum(Z[start:start + chunk])
+            for start in range(0, m, chunk):
+                part = np.ascontiguousarray(V[:, start:start + chunk])
                 spare = np.empty_like(part)             # layers alternate between two arrays
                 for index, layer in enumerate(self.layers_):
                     stack = kept_stack(self.layers_, index, part.shape, part.dtype, self.backend)
@@ -694,8 +704,8 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
                     if new is spare:
                         spare = part
                     part = new
-                V[:, start:start + chunk] = part
-        return V
+                out[:, start:start + chunk] = part
+        return out
 
     def transform(self, X):
         """Features of ``X`` after the last layer.

@@ -161,12 +161,11 @@ def evaluation_protocol(features_train, y_train, sets, n_neighbors=5, n_componen
     return results
 
 
-def _stage_spectrum(net, X, stage):
-    """Spectral batch of ``X`` at one stage: the lifted, normalized input or the final features."""
-    if stage == "features":
-        return net._spectral_features(X)
-    inputs = net.input_stage_
-    return inputs.to_spectrum(inputs.lifted(inputs.validated(X)))
+def _stage_spectra(net, X):
+    """Spectral batches of ``X`` at both stages: the lifted, normalized input (computed
+    once) and the final features."""
+    V = net.input_stage_.features(X)
+    return {"lifted_input": V, "features": net._through_layers(V)}
 
 
 class _StageTally:
@@ -234,19 +233,20 @@ def _evaluate(net, X_train, y_train, X_test, y_test, shifts, train_shifts, shift
     """
     y_index = np.searchsorted(net.classes_, y_train)
     tallies = {}
+    train, test = _stage_spectra(net, X_train), _stage_spectra(net, X_test)
     for stage in _STAGES:
-        V_train = _stage_spectrum(net, X_train, stage)
-        tallies[stage] = _StageTally(net, stage, V_train, y_index, y_train)
-        tallies[stage].add("train", V_train, y_train)
-        tallies[stage].add("test", _stage_spectrum(net, X_test, stage), y_test)
+        tallies[stage] = _StageTally(net, stage, train[stage], y_index, y_train)
+        tallies[stage].add("train", train[stage], y_train)
+        tallies[stage].add("test", test[stage], y_test)
     shifted_test = []
     for name, X, y, chosen in (("shifted_train", X_train, y_train, train_shifts),
                                ("shifted_test", X_test, y_test, shifts)):
         original = name[len("shifted_"):]
         for chunk, batch in _shift_chunks(net, X, chosen, shift, verbose, desc=name):
             labels = np.tile(y, len(chunk))
+            spectra = _stage_spectra(net, batch)
             for stage, tally in tallies.items():
-                predicted = tally.add(name, _stage_spectrum(net, batch, stage), labels, original)
+                predicted = tally.add(name, spectra[stage], labels, original)
                 if stage == "features" and name == "shifted_test":
                     shifted_test.append(net.classes_[predicted].reshape(len(chunk), -1))
     reports = {stage: tally.report() for stage, tally in tallies.items()}
