@@ -689,7 +689,7 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
                 for index, layer in enumerate(self.layers_):
                     stack = kept_stack(self.layers_, index, part.shape, part.dtype, self.backend)
                     new = apply_layer(layer, part, weights, self.eta, self.lmbda, self.backend,
-                                      stack, out=spare)
+                                      stack=stack, out=spare)
                     if new is spare:
                         spare = part
                     part = new
