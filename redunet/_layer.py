@@ -35,7 +35,7 @@ from . import _kernels
 from ._config import SMALL_FEATURES, resolve_backend
 from ._parallel import split_map
 from ._objective import half_mean_logdet
-from ._operators import FactorizationError, build_operator, flush_tiny
+from ._operators import FactorizationError, build_operator, flush_tiny, orthogonal_columns
 from ._spectrum import normalize, sq_magnitude, weighted_sq_norms
 
 __all__ = ["Layer", "build_layer", "apply_layer", "group_rows", "assemble_layer",
@@ -359,9 +359,10 @@ class StackedOperators:
         # The operators are Hermitian, so E^T = conj(E) and C_j^T = conj(C_j): the stored
         # arrays conjugated into their columns, with no transposition.
         blocks = [expansion.matrix] + [ops[j].matrix for j in self.dense]
-        # Low-rank classes by a factor with orthogonal columns (see _orthogonal_factor), so
+        # Low-rank classes by a factor with orthogonal columns (see orthogonal_columns: the
+        # fit builds them so, and only factors of other origin are turned), so
         # that their norms are weighted sums of squares of the coefficients.
-        diagonals = [_orthogonal_factor(ops[j].factor) for j in self.low_rank]
+        diagonals = [orthogonal_columns(ops[j].factor) for j in self.low_rank]
         blocks += [factor for factor, _ in diagonals]
         widths = [block.shape[-1] for block in blocks]
         self.matrix = np.empty((self.n_freq, C, sum(widths)), dtype=dtype)
@@ -476,18 +477,6 @@ def stacked_operators(layer, dtype):
     if layer.expansion.kind != "dense":
         return None
     return StackedOperators(layer, dtype)
-
-
-def _orthogonal_factor(W):
-    """``U = W Q`` with ``W^H W = Q diag(lambda) Q^H``: ``U U^H = W W^H`` and ``U^H U = diag(lambda)``.
-
-    Returns ``U`` (same shape and dtype as ``W``) and ``lambda`` (float64, ``(F, n)``).  A
-    low-rank operator ``alpha (I - W W^H)`` is then ``alpha (I - U U^H)``, and with the
-    coefficients ``e = U^H v``, ``||(I - U U^H) v||^2 = ||v||^2 + sum_a (lambda_a - 2) |e_a|^2``.
-    """
-    W64 = W.astype(np.result_type(W.dtype, np.float64), copy=False)
-    lam, Q = np.linalg.eigh(np.matmul(W64.conj().swapaxes(-1, -2), W64))
-    return np.matmul(W64, Q).astype(W.dtype, copy=False), np.maximum(lam, 0.0)
 
 
 _SCRATCH = threading.local()

@@ -10,15 +10,19 @@ cheaper to apply (:func:`prefers_low_rank`):
 
 * dense: the ``C x C`` Hermitian matrix ``P_f``, obtained from the Cholesky
   factor of ``I + alpha S_f``; ``C^2`` multiply-adds per sample and frequency;
-* low rank, when ``2 C n + n^2 < C^2`` (few samples, ``n < 0.41 C``): with ``G_f = I/alpha + conj(B[f]) B[f]^T`` (``n x n``)
-  and its Cholesky factor ``L_f``, ``inv(I + alpha S_f) = I - W_f W_f^H`` where
-  ``W_f = B[f]^T L_f^{-H}`` (``C x n``); applying it costs ``2 C n`` a sample, and
-  the norm of the result ``n^2`` more (``LowRankOperator.sq_norms``).  It is
-  then also the smaller one to store (``C n`` entries instead of ``C^2``).
+* low rank, when ``2 C n + n^2 < C^2`` (few samples, ``n < 0.41 C``): with the
+  eigendecomposition ``conj(B[f]) B[f]^T = Q_f diag(lambda_f) Q_f^H`` (``n x n``)
+  and ``d_f = lambda_f + 1/alpha``, ``inv(I + alpha S_f) = I - W_f W_f^H`` where
+  ``W_f = B[f]^T Q_f diag(d_f)^{-1/2}`` (``C x n``, orthogonal columns); applying
+  it costs ``2 C n`` a sample, and the norm of the result ``n`` more (see
+  :func:`orthogonal_columns`).  It is then also the smaller one to store
+  (``C n`` entries instead of ``C^2``).
 
-The same Cholesky factors give the log-determinants of the objective:
-``logdet(I + alpha S_f) = 2 sum log diag L_f`` (dense) or
-``n log(alpha) + 2 sum log diag L_f`` (low rank, Sylvester's identity).
+The same factorizations give the log-determinants of the objective:
+``logdet(I + alpha S_f) = 2 sum log diag L_f`` (dense, Cholesky) or
+``sum log(1 + alpha lambda_f)`` (low rank, Sylvester's identity; where only the
+objective is needed, :func:`factorize` takes ``n log(alpha) + 2 sum log diag L_f``
+from the Cholesky factor of ``I/alpha + conj(B) B^T``).
 """
 
 import numpy as np
@@ -29,7 +33,7 @@ from ._parallel import n_threads, split_map
 from ._spectrum import sq_magnitude
 
 __all__ = ["DenseOperator", "LowRankOperator", "factorize", "build_operator",
-           "FactorizationError", "class_scatters", "whole_scatter"]
+           "FactorizationError", "class_scatters", "whole_scatter", "orthogonal_columns"]
 
 
 class FactorizationError(np.linalg.LinAlgError):
@@ -328,6 +332,40 @@ class DenseOperator:
         return self.matrix.nbytes
 
 
+def orthogonal_columns(W, rtol=None):
+    """``U`` with ``U U^H = W W^H`` and orthogonal columns, and ``lambda`` with ``U^H U = diag(lambda)``.
+
+    ``U = W Q`` with ``W^H W = Q diag(lambda) Q^H`` (per frequency), or ``W``
+    itself if its columns are already orthogonal: the off-diagonal entries of
+    ``W^H W`` within ``rtol`` (default: 1000 times the resolution of ``W``'s
+    dtype) of its largest diagonal entry.  A low-rank
+    operator ``alpha (I - W W^H)`` is then ``alpha (I - U U^H)``, and with the
+    coefficients ``e = U^H v``,
+    ``||(I - U U^H) v||^2 = ||v||^2 + sum_a (lambda_a - 2) |e_a|^2``
+    (:ref:`math-low-rank`).
+
+    Parameters
+    ----------
+    W : ndarray of shape (F, C, n)
+    rtol : float or None
+
+    Returns
+    -------
+    U : ndarray of shape (F, C, n), dtype of ``W``
+    lambda : ndarray of shape (F, n), float64
+    """
+    if rtol is None:
+        rtol = 1000 * np.finfo(W.dtype).eps
+    W64 = _double(W)
+    gram = np.matmul(_adjoint(W64), W64)
+    diagonal = np.diagonal(gram, axis1=-2, axis2=-1).real
+    off = gram - diagonal[..., None] * np.eye(W.shape[-1])
+    if np.abs(off).max(initial=0.0) <= rtol * diagonal.max(initial=0.0):
+        return W, np.maximum(diagonal, 0.0)
+    lam, Q = np.linalg.eigh(gram)
+    return np.matmul(W64, Q).astype(W.dtype, copy=False), np.maximum(lam, 0.0)
+
+
 class LowRankOperator:
     """``P_f = alpha * (I - W_f W_f^H)`` with ``W`` of shape ``(F, C, n)``."""
 
@@ -377,9 +415,24 @@ class LowRankOperator:
         return self.alpha ** 2 * np.maximum(sq, 0.0)
 
     @classmethod
-    def from_factor(cls, L, alpha, B, backend=None):
-        Linv = triangular_inverse(L, backend)
-        return cls(alpha, flush_tiny(np.matmul(B.swapaxes(-1, -2), _adjoint(Linv))))
+    def from_samples(cls, B, alpha):
+        """The operator of the samples ``B`` (F, n, C) and its log-determinants, by an
+        eigendecomposition of their Gram matrices: a factor with orthogonal columns.
+
+        With ``conj(B) B^T = Q diag(lambda) Q^H`` and ``d = lambda + 1/alpha``,
+        Woodbury's identity gives ``inv(I + alpha S) = I - W W^H`` for
+        ``W = B^T Q diag(d)^{-1/2}``, whose columns are orthogonal
+        (``W^H W = diag(lambda / d)``, see :func:`orthogonal_columns`), and
+        ``logdet(I + alpha S) = sum log(1 + alpha lambda)`` (:ref:`math-low-rank`).
+        """
+        gram = _double(np.matmul(B.conj(), B.swapaxes(-1, -2)))
+        lam, Q = np.linalg.eigh(gram)
+        d = lam + 1.0 / alpha
+        bad = np.flatnonzero(~(np.isfinite(d) & (d > 0)).all(axis=-1))
+        if bad.size:
+            raise FactorizationError("matrix is not positive definite", int(bad[0]))
+        factor = np.matmul(B.swapaxes(-1, -2), (Q / np.sqrt(d)[..., None, :]).astype(B.dtype))
+        return cls(alpha, flush_tiny(factor)), np.log1p(alpha * lam).sum(axis=-1)
 
     def apply(self, V):
         """``P_f v_i(f)`` for every frequency and sample of ``V`` (F, m, C)."""
@@ -428,9 +481,9 @@ def build_operator(B, alpha, low_rank=None, backend=None):
         low_rank = prefers_low_rank(n, C)
 
     def block(frequencies):
-        L, _, logdet = factorize(B[frequencies], alpha, low_rank)
         if low_rank:
-            return LowRankOperator.from_factor(L, alpha, B[frequencies], backend), logdet
+            return LowRankOperator.from_samples(B[frequencies], alpha)
+        L, _, logdet = factorize(B[frequencies], alpha, low_rank)
         return DenseOperator.from_factor(L, alpha, backend), logdet
 
     size = min(n, C)

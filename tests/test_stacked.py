@@ -208,13 +208,16 @@ def test_stacked_kernels_equal_naive(complex_, rng):
 @pytest.mark.parametrize("complex_, dtype", [(True, np.float64), (False, np.float64),
                                               (True, np.float32)])
 def test_orthogonal_factor_spans_the_factor_and_gives_the_norms(complex_, dtype, rng):
-    from redunet._layer import _orthogonal_factor
+    from redunet._operators import orthogonal_columns
     F, C, r = 3, 7, 4
     W = rng.standard_normal((F, C, r)) + (1j * rng.standard_normal((F, C, r)) if complex_ else 0)
     W[1, :, 3] = W[1, :, 0]                                   # a rank-deficient frequency
     W = W.astype(np.result_type(dtype, np.complex64) if complex_ else dtype)
-    U, lam = _orthogonal_factor(W)
+    U, lam = orthogonal_columns(W)
     assert U.dtype == W.dtype and lam.dtype == np.float64 and (lam >= 0).all()
+    again, lam_again = orthogonal_columns(U)                 # already orthogonal: kept as is
+    assert again is U
+    np.testing.assert_allclose(lam_again, lam, atol=(1e-4 if dtype == np.float32 else 1e-12) * lam.max())
     tol = 1e-12 if dtype == np.float64 else 2e-5
     W64, U64 = W.astype(np.complex128), U.astype(np.complex128)
     adjoint = lambda A: A.conj().swapaxes(-1, -2)
