@@ -82,6 +82,23 @@ def _check_layout(layout):
     return layout
 
 
+def _fresh(shape, dtype):
+    """An uninitialized array in an anonymous memory map of ordinary pages.
+
+    NumPy asks the kernel for transparent huge pages for large arrays; faulting
+    in 2 MB pages (zeroed, possibly after compacting memory) cost here about three
+    times more than ordinary pages for the layer buffers, which are written once
+    layer by layer.  Untouched pages of a reserved buffer cost no memory.
+    """
+    import mmap
+
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if nbytes < mmap.PAGESIZE:
+        return np.empty(shape, dtype=dtype)
+    return np.frombuffer(mmap.mmap(-1, nbytes), dtype=dtype).reshape(shape)
+
+
 class LayerStack:
     """Sequence of :class:`~redunet._layer.Layer` stored as stacked arrays (see module docstring).
 
@@ -163,7 +180,7 @@ class LayerStack:
     def _grow(self, capacity):
         tail = {}
         for name, (shape, dtype) in self.layout["parts"].items():
-            tail[name] = np.empty((capacity,) + tuple(shape), dtype=dtype)
+            tail[name] = _fresh((capacity,) + tuple(shape), dtype)
             if self._n_tail:
                 tail[name][:self._n_tail] = self._tail[name][:self._n_tail]
         self._tail, self._capacity = tail, capacity
