@@ -48,6 +48,8 @@ __all__ = ["write_arrays", "read_arrays", "overwrite", "overwrite_streamed", "wr
 
 SIGNATURE = b"\x93RDNARR\n"
 ALIGNMENT = 64
+# Writes smaller than this are gathered into one system call (streamed files).
+_GATHER_BYTES = 1 << 20
 _ALLOWED_KINDS = "biufcUS"      # no objects, no void/structured dtypes
 
 
@@ -216,14 +218,15 @@ def overwrite_streamed(fd, meta, arrays, name, pieces, old_size=None):
     # Room for the longest header: the largest row count and checksum.
     room = len(_prefix(meta, entries + [entry(2**63 - 1, 2**32 - 1)])) - len(SIGNATURE) - 12
     start = _aligned(len(SIGNATURE) + 8 + room + 4)
-    # The in-memory arrays, and zeros for the padding around them (the file may hold old bytes).
-    position = len(SIGNATURE) + 8 + room + 4
+    # After the header's room, the file is written in order: the in-memory arrays, zeros for
+    # the padding around them (the file may hold old bytes), then the pieces; small writes are
+    # gathered into one.
+    out = _SequentialWriter(fd, len(SIGNATURE) + 8 + room + 4)
     for e, raw in zip(entries, raws):
-        write_at(fd, bytes(start + e["offset"] - position), position)
-        write_at(fd, raw, start + e["offset"])
-        position = start + e["offset"] + raw.size
-    write_at(fd, bytes(start + offset - position), position)
-    position, rows, crc = start + offset, 0, 0
+        out.write(bytes(start + e["offset"] - out.position))
+        out.write(raw)
+    out.write(bytes(start + offset - out.position))
+    rows, crc = 0, 0
     pieces, first = _chain(first, pieces), None
     for piece in pieces:
         piece = np.asarray(piece)
@@ -233,14 +236,46 @@ def overwrite_streamed(fd, meta, arrays, name, pieces, old_size=None):
                              f"shape {piece.shape} instead.")
         raw = _raw(piece)
         crc = zlib.crc32(raw, crc)
-        write_at(fd, raw, position)
-        position += raw.size
+        out.write(raw)
         rows += piece.shape[0]
+    out.flush()
+    position = out.position
     # Written last: a file cut short before this point fails its header checksum.
     write_at(fd, _prefix(meta, entries + [entry(rows, crc)], room), 0)
     if (os.fstat(fd).st_size if old_size is None else old_size) > position:
         os.ftruncate(fd, position)
     return position
+
+
+class _SequentialWriter:
+    """Writes consecutive byte strings into ``fd`` from ``start`` on, gathering small ones
+    (below ``_GATHER_BYTES`` in all) into one system call."""
+
+    def __init__(self, fd, start):
+        self.fd, self._flushed = fd, start
+        self._pending, self._size = [], 0
+
+    @property
+    def position(self):
+        """File offset of the next byte written."""
+        return self._flushed + self._size
+
+    def write(self, data):
+        if len(data) >= _GATHER_BYTES:
+            self.flush()
+            write_at(self.fd, data, self._flushed)
+            self._flushed += len(data)
+            return
+        self._pending.append(bytes(data))
+        self._size += len(data)
+        if self._size >= _GATHER_BYTES:
+            self.flush()
+
+    def flush(self):
+        if self._pending:
+            write_at(self.fd, b"".join(self._pending), self._flushed)
+            self._flushed += self._size
+            self._pending, self._size = [], 0
 
 
 def _chain(first, rest):

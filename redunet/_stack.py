@@ -82,10 +82,14 @@ def _check_layout(layout):
     return layout
 
 
+# NumPy asks for huge pages for arrays from this size on (4 MiB).
+_HUGE_PAGE_REQUEST_BYTES = 4 * 2**20
+
+
 def _fresh(shape, dtype):
     """An uninitialized array in an anonymous memory map of ordinary pages.
 
-    NumPy asks the kernel for transparent huge pages for large arrays; faulting
+    NumPy asks the kernel for transparent huge pages for arrays of 4 MiB or more; faulting
     in 2 MB pages (zeroed, possibly after compacting memory) cost here about three
     times more than ordinary pages for the layer buffers, which are written once
     layer by layer.  Untouched pages of a reserved buffer cost no memory.
@@ -94,7 +98,7 @@ def _fresh(shape, dtype):
 
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if nbytes < mmap.PAGESIZE:
+    if nbytes < _HUGE_PAGE_REQUEST_BYTES:          # NumPy's own allocation: no huge pages
         return np.empty(shape, dtype=dtype)
     return np.frombuffer(mmap.mmap(-1, nbytes), dtype=dtype).reshape(shape)
 

@@ -121,6 +121,8 @@ def test_build_killed_while_streaming_the_state_resumes_from_the_other_slot(tmp_
                     yield piece
             return original(fd, meta, arrays, name, watched(), old_size)
         original, ck.overwrite_streamed = ck.overwrite_streamed, overwrite_streamed
+        import redunet._arrayfile as arrayfile
+        arrayfile._GATHER_BYTES = 1                 # every piece reaches the file at once
         X, y = gaussian_mixture_3d(n_per_class=30, seed=1)
         ReduNet(n_layers=200).fit(X, y, chunk_size=20, checkpoint={str(folder)!r},
                                   checkpoint_every=10)
