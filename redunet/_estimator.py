@@ -695,7 +695,9 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
         chunk = max(1, CHUNK_BYTES // (V.dtype.itemsize * F * C))
         with single_threaded_blas():
             for start in range(0, m, chunk):
-                part = np.ascontiguousarray(V[:, start:start + chunk])
+                part = V[:, start:start + chunk]
+                # a copy unless the result goes back into V: the layers overwrite their input
+                part = np.ascontiguousarray(part) if out is V else np.array(part, order="C")
                 spare = np.empty_like(part)             # layers alternate between two arrays
                 for index, layer in enumerate(self.layers_):
                     stack = kept_stack(self.layers_, index, part.shape, part.dtype, self.backend)

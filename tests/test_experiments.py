@@ -76,6 +76,24 @@ def test_chunked_evaluation_matches_one_call_per_shift(monkeypatch):
     assert features["n_changed_predictions"] == {"train": 0, "test": 0}
 
 
+def test_both_stages_come_from_one_lift_without_overwriting_it():
+    rng = np.random.default_rng(6)
+    X, y = rng.standard_normal((6, 2, 10)), np.repeat([0, 1, 2], 2)
+    net = ReduNet(arch="fourier1d", lift=Lift1D(3, 3, seed=0), n_layers=3).fit(X, y)
+    X_test, y_test = rng.standard_normal((5, 2, 10)), np.array([0, 1, 2, 0, 1])
+    spectra = _evaluation._stage_spectra(net, X_test)
+    np.testing.assert_array_equal(spectra["lifted_input"], net.input_stage_.features(X_test))
+    np.testing.assert_allclose(net.spectrum_.inverse(spectra["features"]), net.transform(X_test),
+                               atol=1e-12)
+    # and the lifted-input stage of the evaluation is the protocol on the lifted samples
+    report, _ = experiments._evaluate(net, X, y, X_test, y_test, np.array([0, 4]),
+                                      np.array([0]), cyclic_shift, verbose=False)
+    lifted = lambda A: net.spectrum_.inverse(net.input_stage_.features(A))
+    direct = _evaluation.evaluation_protocol(lifted(X), y, {"test": (lifted(X_test), y_test)})
+    for key in ("linear_svc", "knn", "nearest_subspace"):
+        assert report["lifted_input"][key]["test"] == direct[key]["test"]
+
+
 # --------------------------------------------------------------------------- MNIST
 def _check_protocol(results):
     """The invariant nearest subspace scores a shifted set as its original, at both stages."""
