@@ -16,7 +16,7 @@ A multiply-add is 2 real flops, or 8 for complex numbers.  Operators are
 stored as ``F x C x C`` (dense) or ``F x C x r`` (low rank) arrays.
 
 :func:`stacked_layer_cost` counts the stacked form of a layer
-(:func:`redunet._layer.stacked_operators`): the scatters of every class in one
+(:func:`redunet._stacked.stacked_operators`): the scatters of every class in one
 pass, then per frequency one product of the samples with ``[E, C_j (dense),
 W_j (low rank)]`` stacked, and the bytes such a layer must move at least.
 """

@@ -8,7 +8,8 @@ import naive
 from conftest import labels_for
 from redunet import _kernels
 from redunet._construction import layer_from_statistics
-from redunet._layer import apply_layer, build_layer, group_rows, stacked_operators
+from redunet._layer import apply_layer, build_layer, group_rows
+from redunet._stacked import stacked_operators
 from redunet._statistics import Tally
 from redunet._operators import build_operator, class_scatters
 

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import labels_for
 from redunet import Lift1D, ReduNet
-from redunet import _estimator, _layer
+from redunet import _estimator, _layer, _stacked
 from redunet._layer import _KEPT, apply_layer, build_layer, group_rows
 
 
@@ -90,8 +90,8 @@ def test_stacked_blocks_and_given_output_equal_numpy_path(counts, C, dtype, rng,
     new /= np.sqrt(np.einsum("f,fmc->m", weights, np.abs(new) ** 2))[None, :, None]
     plain = apply_layer(layer, new, weights, 0.5, 50.0, backend="numpy")
     # blocks of at most 4 samples (23 = 6 blocks, uneven), and in parallel threads
-    monkeypatch.setattr(_layer, "MIN_BLOCK", 1)
-    monkeypatch.setattr(_layer, "BLOCK_BYTES", 4 * F * (C * (len(counts) + 1)) * new.itemsize)
+    monkeypatch.setattr(_stacked, "MIN_BLOCK", 1)
+    monkeypatch.setattr(_stacked, "BLOCK_BYTES", 4 * F * (C * (len(counts) + 1)) * new.itemsize)
     tol = 1e-11 if dtype == np.float64 else 2e-5
     fast = apply_layer(layer, new, weights, 0.5, 50.0, backend="numba")
     np.testing.assert_allclose(fast, plain, atol=tol)
@@ -103,7 +103,7 @@ def test_stacked_blocks_and_given_output_equal_numpy_path(counts, C, dtype, rng,
     np.testing.assert_array_equal(out, fast)             # bit for bit: transform = fit's path
     # the step kernel gives the same bits in place (out is V)
     inplace = new.copy()
-    _layer._apply_stacked(stack, inplace, 0, inplace.shape[1], weights, 0.5, 50.0, inplace)
+    _stacked.apply_stacked(stack, inplace, 0, inplace.shape[1], weights, 0.5, 50.0, inplace)
     separate = np.empty_like(new)
-    _layer._apply_stacked(stack, new, 0, new.shape[1], weights, 0.5, 50.0, separate)
+    _stacked.apply_stacked(stack, new, 0, new.shape[1], weights, 0.5, 50.0, separate)
     np.testing.assert_array_equal(inplace, separate)
