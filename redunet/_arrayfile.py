@@ -43,7 +43,7 @@ import numpy as np
 
 from ._validation import InputError, InputTypeError
 
-__all__ = ["write_arrays", "read_arrays", "overwrite", "overwrite_streamed", "write_at",
+__all__ = ["write_arrays", "read_arrays", "overwrite", "overwrite_streamed", "write_at", "cut",
            "SIGNATURE", "ALIGNMENT", "damaged_file"]
 
 SIGNATURE = b"\x93RDNARR\n"
@@ -166,11 +166,15 @@ def overwrite(fd, data, old_size=None):
 
     ``old_size`` (the file's size, if known) spares a system call.
     """
-    view, offset = memoryview(data), 0
-    while offset < len(data):
-        offset += os.pwrite(fd, view[offset:], offset)
-    if (os.fstat(fd).st_size if old_size is None else old_size) > len(data):
-        os.ftruncate(fd, len(data))
+    write_at(fd, data, 0)
+    cut(fd, len(data), old_size)
+
+
+def cut(fd, size, old_size=None):
+    """Cut the open file ``fd`` to ``size`` bytes if it is longer (``old_size``: its size, if
+    known)."""
+    if (os.fstat(fd).st_size if old_size is None else old_size) > size:
+        os.ftruncate(fd, size)
 
 
 def write_at(fd, data, position):
@@ -242,8 +246,7 @@ def overwrite_streamed(fd, meta, arrays, name, pieces, old_size=None):
     position = out.position
     # Written last: a file cut short before this point fails its header checksum.
     write_at(fd, _prefix(meta, entries + [entry(rows, crc)], room), 0)
-    if (os.fstat(fd).st_size if old_size is None else old_size) > position:
-        os.ftruncate(fd, position)
+    cut(fd, position, old_size)
     return position
 
 

@@ -16,9 +16,9 @@ A checkpoint is a folder:
   the data and parameters, the current training features and the lift
   kernels.  The features are streamed chunk by chunk (the header, with their
   checksum, is written last), so a fit on data larger than memory writes its
-  state without holding it, and a resume maps it back.  Each is overwritten in place: on ext4 a rename over an existing
-  file forces its data to disk, which costs more than a checkpoint of small
-  layers;
+  state without holding it, and a resume maps it back.  Each is overwritten
+  in place: on ext4 a rename over an existing file forces its data to disk,
+  which costs more than a checkpoint of small layers;
 * ``synced0.rdn``, ``synced1.rdn`` -- the last states known to be on disk
   (see below).
 
@@ -49,7 +49,8 @@ from types import SimpleNamespace
 import numpy as np
 
 from ._validation import InputError
-from ._arrayfile import damaged_file, overwrite_streamed, read_arrays, sync_folder, write_at
+from ._arrayfile import (cut, damaged_file, overwrite_streamed, read_arrays, sync_folder,
+                         write_at)
 from ._stack import LayerStack, layer_layout
 
 __all__ = ["Checkpoint", "committed_layers", "fingerprint"]
@@ -261,8 +262,7 @@ class Checkpoint:
             piece = os.pread(src, min(_COPY_BYTES, size - done), done)
             write_at(dst, piece, done)
             done += len(piece)
-        if self._slots[target][1] > size:
-            os.ftruncate(dst, size)
+        cut(dst, size, self._slots[target][1])
         self._slots[target][1] = size
         os.fsync(dst)
 
