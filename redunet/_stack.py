@@ -163,7 +163,7 @@ class LayerStack:
                 f"Cannot append to a LayerStack a layer of structure {layer_layout(layer)}; "
                 f"every layer of the stack has the structure {self.layout}.")
         if self._n_tail == self._capacity:
-            self._grow(max(16, 2 * self._capacity, self._expected - self._n_head))
+            self._grow(self._next_capacity(self._capacity, self._n_head))
         row = self._n_tail
         for name, array in zip(self._names, arrays):
             self._tail[name][row] = array
@@ -180,6 +180,11 @@ class LayerStack:
         if self.layout is not None and self._n_tail and \
                 self._expected - self._n_head > self._capacity:
             self._grow(self._expected - self._n_head)
+
+    def _next_capacity(self, held, n_head):
+        """Rows of the next tail buffer: all the layers announced by :meth:`reserve` after the
+        ``n_head`` served from outside, and at least twice ``held``."""
+        return max(16, 2 * held, self._expected - n_head)
 
     def _grow(self, capacity):
         tail = {}
@@ -218,7 +223,7 @@ class LayerStack:
         # Fresh buffers: layers taken from the old ones keep their data.
         old, start = self._tail, self._n_tail - kept
         self._tail, self._n_tail, self._capacity = {}, 0, 0
-        self._grow(max(16, 2 * kept))
+        self._grow(self._next_capacity(kept, n))
         for name in old:
             self._tail[name][:kept] = old[name][start:start + kept]
         self._n_tail = kept
