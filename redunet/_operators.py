@@ -141,13 +141,21 @@ def factorize(B, alpha, low_rank=None):
     if not low_rank:
         L, logdet = factorize_scatter(scatter(B), alpha)
         return L, False, logdet
-    if B.shape[0] == 1 and B.dtype.kind == "f":
-        gram = (B[0] @ B[0].T)[None]           # NumPy's syrk: half the multiply-adds
-    else:
-        gram = np.matmul(B.conj(), B.swapaxes(-1, -2))
+    gram = sample_gram(B)
     gram += np.eye(n, dtype=B.real.dtype) / alpha
     L = _cholesky(gram)
     return L, True, _logdet(L) + n * np.log(alpha)
+
+
+def sample_gram(B):
+    """``conj(B[f]) B[f]^T`` for every frequency, ``(F, n, n)``: inner products of the samples.
+
+    A single real frequency is the product of a 2-d block with its own
+    transpose, which NumPy computes by ``syrk`` (half the multiply-adds).
+    """
+    if B.shape[0] == 1 and B.dtype.kind == "f":
+        return (B[0] @ B[0].T)[None]
+    return np.matmul(B.conj(), B.swapaxes(-1, -2))
 
 
 def scatter(B):
@@ -425,7 +433,7 @@ class LowRankOperator:
         (``W^H W = diag(lambda / d)``, see :func:`orthogonal_columns`), and
         ``logdet(I + alpha S) = sum log(1 + alpha lambda)`` (:ref:`math-low-rank`).
         """
-        gram = _double(np.matmul(B.conj(), B.swapaxes(-1, -2)))
+        gram = _double(sample_gram(B))
         lam, Q = np.linalg.eigh(gram)
         d = lam + 1.0 / alpha
         bad = np.flatnonzero(~(np.isfinite(d) & (d > 0)).all(axis=-1))
