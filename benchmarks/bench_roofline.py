@@ -24,11 +24,13 @@ Each workload runs in fresh processes alternately with the checkout of this file
 ("now") and with the package at a baseline revision ("today", default: the
 merge-base of ``HEAD`` and ``main``, extracted with ``git archive``), ``--repeat``
 times each; the tables give medians and the ratio today / now from the same run.
-Flops and bytes per layer come from :func:`redunet._cost.stacked_layer_cost` (the
-work of the stacked form; the baseline does the same products one operator at a
-time); achieved GFLOP/s and GB/s are those counts over the measured time, and "% of
-peak" compares them with the 2-thread ``zgemm`` (complex) or ``dgemm`` (real) rate
-and the 2-thread triad bandwidth.
+Flops and bytes per layer come from :func:`redunet._cost.stacked_layer_cost`: the
+work of the form the layer runs in now (column "form": fused kernel, packed
+operators or stacked products, docs: Mathematics, "Computing the update"; the
+baseline does the stacked products one operator at a time); achieved GFLOP/s and
+GB/s are those counts over the measured time, and "% of peak" compares them with
+the 2-thread ``zgemm`` rate (complex products) or ``dgemm`` rate (real features, and
+the packed form's real products) and the 2-thread triad bandwidth.
 """
 
 import json
@@ -204,9 +206,11 @@ def run(quick=False, repeat=None, threads=None, baseline=None, only=None):
             else:
                 flops = cost["flops"] * n_layers / n_new
                 traffic = cost["bytes"] * n_layers / n_new
-            peak_flops = peaks["zgemm_gflops_2" if complex_ else "dgemm_gflops_2"]
+            real_products = not complex_ or cost["form"] == "packed"
+            peak_flops = peaks["dgemm_gflops_2" if real_products else "zgemm_gflops_2"]
             row = {"workload": name, "unit": "layer" if kind == "fit" else "sample",
-                   "layers": n_layers, "dtype": dtype, "gflop_per_unit": flops / 1e9,
+                   "layers": n_layers, "dtype": dtype, "form": cost["form"],
+                   "gflop_per_unit": flops / 1e9,
                    "mb_per_unit": traffic / 2**20, "today_s": per_unit["today"],
                    "now_s": per_unit["now"], "today_all_s": times["today"],
                    "now_all_s": times["now"], "ratio": per_unit["today"] / per_unit["now"],
@@ -247,7 +251,7 @@ def run(quick=False, repeat=None, threads=None, baseline=None, only=None):
         row["rss"] = f"{fmt_mb(row['rss_today_mb'])} / {fmt_mb(row['rss_now_mb'])}"
         row["met_text"] = "yes" if row["met"] else "no"
     columns = [("workload", "workload", None), ("per", "unit", None), ("dtype", "dtype", None),
-               ("GFLOP", "gflop_per_unit", ".3f"), ("MB moved", "mb_per_unit", ".1f"),
+               ("form", "form", None), ("GFLOP", "gflop_per_unit", ".3f"), ("MB moved", "mb_per_unit", ".1f"),
                ("today", "today", None), ("now", "now", None), ("today / now", "ratio", ".2f"),
                ("GFLOP/s", "gflops", ".1f"), ("% flop peak", "pct_flops_peak", ".0f"),
                ("GB/s", "gbs", ".1f"), ("% bw peak", "pct_bw_peak", ".0f"),

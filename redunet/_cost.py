@@ -15,16 +15,18 @@ dense or low rank as :func:`redunet._operators.prefers_low_rank` decides):
 A multiply-add is 2 real flops, or 8 for complex numbers.  Operators are
 stored as ``F x C x C`` (dense) or ``F x C x r`` (low rank) arrays.
 
-:func:`stacked_layer_cost` counts the stacked form of a layer
+:func:`stacked_layer_cost` counts the compiled form of a layer
 (:func:`redunet._stacked.stacked_operators`): the scatters of every class in one
 pass, then per frequency one product of the samples with ``[E, C_j (dense),
-W_j (low rank)]`` stacked, and the bytes such a layer must move at least.
+W_j (low rank)]`` stacked (or the packed form's products, :ref:`math-update-forms`),
+and the bytes such a layer must move at least.
 """
 
 import numpy as np
 
 from ._validation import InputError
 from ._operators import prefers_low_rank
+from ._stacked import update_form
 
 __all__ = ["n_frequencies", "layer_cost", "model_cost", "stacked_layer_cost"]
 
@@ -114,12 +116,15 @@ def stacked_layer_cost(arch, m, K, C, spatial=(), dtype="float64", n_samples=Non
     Returns
     -------
     dict
-        ``stats_flops`` (class scatters, or Gram matrices of low-rank classes),
-        ``factor_flops`` (Cholesky factors and operators), ``apply_flops``
-        (stacked product ``F n C N`` with ``N = C (1 + dense classes) + sum of
-        ranks``, low-rank norms ``r^2`` and pull ``C r`` per sample, frequency and
-        class), ``flops`` (their sum) and ``bytes``: the spectrum read once for the
-        statistics, once more and written once by the update, plus the operators.
+        ``form`` (:func:`redunet._stacked.update_form`), ``stats_flops`` (class
+        scatters, or Gram matrices of low-rank classes), ``factor_flops``
+        (Cholesky factors and operators), ``apply_flops`` (stacked product
+        ``F n C N`` with ``N = C (1 + dense classes) + sum of ranks``, low-rank
+        norms ``r^2`` and pull ``C r`` per sample, frequency and class; in the
+        packed form ``(2 K + 7) C^2`` real multiply-adds per sample and frequency,
+        :ref:`math-update-forms`), ``flops`` (their sum) and ``bytes``: the
+        spectrum read once for the statistics, once more and written once by the
+        update, plus the operators.
 
     Examples
     --------
@@ -143,21 +148,27 @@ def stacked_layer_cost(arch, m, K, C, spatial=(), dtype="float64", n_samples=Non
         factor += F * (k ** 3 / 3 + k ** 3 / 6 + product)
     samples = m if n_samples is None else n_samples
     apply = F * samples * (C * width + (K * (n * n + C * n) if low_rank else 0))
-    spectrum = F * samples * C * entry_bytes
     operator_bytes = F * C * width * entry_bytes
+    apply_flops = apply * flops_per_madd
+    form = update_form(C, K, not low_rank, np.result_type(dtype, np.complex64 if complex_ else dtype))
+    if form == "packed":
+        apply_flops = 2 * F * samples * C * C * (2 * K + 7)      # real multiply-adds
+        operator_bytes = F * C * C * (2 * K + 1) * np.dtype(dtype).itemsize
+    spectrum = F * samples * C * entry_bytes
     if n_samples is None:
-        flops = (stats + factor + apply) * flops_per_madd
+        flops = (stats + factor) * flops_per_madd + apply_flops
         traffic = 3 * spectrum + operator_bytes
     else:
         stats = factor = 0
-        flops = apply * flops_per_madd
+        flops = apply_flops
         traffic = 2 * spectrum + operator_bytes
     return {
+        "form": form,
         "n_frequencies": F,
         "stacked_width": width,
         "stats_flops": stats * flops_per_madd,
         "factor_flops": factor * flops_per_madd,
-        "apply_flops": apply * flops_per_madd,
+        "apply_flops": apply_flops,
         "flops": flops,
         "bytes": int(traffic),
     }

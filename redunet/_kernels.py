@@ -611,3 +611,206 @@ def stacked_step(V, P, offsets, shares, extra, signs, shrink, weights, eta, thre
                 value = target[a] * scale
                 target[a] = 0.0 if abs(value) < threshold else value
     return out
+
+
+# -- the packed path: Hermitian operators packed into real vectors, BLAS products from a kernel --
+
+_BLAS = {}
+
+
+def blas_dgemm():
+    """SciPy's BLAS ``dgemm`` (from its Cython table) as a ctypes function for the kernels.
+
+    Kernels take it as an argument rather than reading a global: its address
+    changes from process to process, and an argument keeps the compiled kernel
+    in numba's disk cache.  It runs in the calling thread (BLAS limited to one
+    thread by :func:`redunet._parallel.single_threaded_blas`), without Python's
+    global lock.
+    """
+    if "dgemm" not in _BLAS:
+        import ctypes
+
+        from numba.extending import get_cython_function_address
+
+        address = get_cython_function_address("scipy.linalg.cython_blas", "dgemm")
+        _BLAS["dgemm"] = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 13)(address)
+    return _BLAS["dgemm"]
+
+
+@jit()
+def _gemm(gemm, buffers, transpose_a, transpose_b, m, n, k, A, lda, B, ldb, accumulate, C, ldc):
+    """``C = op(A) op(B)`` (``+ C`` if ``accumulate``) in BLAS's column-major convention:
+    ``C`` is ``m x n`` with leading dimension ``ldc``, and so on (a C-ordered array of
+    shape ``(r, s)`` is the column-major ``s x r`` matrix, its transpose).  ``buffers``
+    hold what BLAS takes by pointer: sizes ``(m, n, k, lda, ldb, ldc)`` (int32), the
+    flags ``"N"`` and ``"T"`` (uint8), the scalars 1 and 0."""
+    sizes, flags, scalars = buffers
+    sizes[0], sizes[1], sizes[2], sizes[3], sizes[4], sizes[5] = m, n, k, lda, ldb, ldc
+    gemm(flags[1 if transpose_a else 0:].ctypes, flags[1 if transpose_b else 0:].ctypes,
+         sizes[0:].ctypes, sizes[1:].ctypes, sizes[2:].ctypes, scalars[0:].ctypes, A.ctypes,
+         sizes[3:].ctypes, B.ctypes, sizes[4:].ctypes, scalars[0 if accumulate else 1:].ctypes,
+         C.ctypes, sizes[5:].ctypes)
+
+
+@jit()
+def _load_transposed(V, f, first, X):
+    """``X[:C, i]`` / ``X[C:, i]``: real / imaginary parts of sample ``first + i`` at frequency
+    ``f`` of the real view ``V`` (parts interleaved), one row per channel."""
+    C = X.shape[0] // 2
+    for i in range(X.shape[1]):
+        v = V[f, first + i]
+        for a in range(C):
+            X[a, i] = v[2 * a]
+            X[C + a, i] = v[2 * a + 1]
+
+
+@jit()
+def _packed_outer(X, weight, out):
+    """``weight`` times the packed real entries of ``v v^H`` of every sample (column) of ``X``.
+
+    ``out`` ``(C^2, B)``: rows ``|v_a|^2``, then over the pairs ``a < b`` (row by
+    row of the upper triangle) ``Re(conj(v_a) v_b) = x_a x_b + y_a y_b``, then
+    ``Im(conj(v_a) v_b) = x_a y_b - y_a x_b`` (``v = x + i y``), so that
+    ``v^H G v`` is one dot product with the matching entries of a Hermitian
+    ``G`` (:func:`redunet._stacked.packed_hermitian`).
+    """
+    C = X.shape[0] // 2
+    n_pairs = C * (C - 1) // 2
+    B = X.shape[1]
+    for a in range(C):
+        x, y, row = X[a], X[C + a], out[a]
+        for i in range(B):
+            row[i] = weight * (x[i] * x[i] + y[i] * y[i])
+    p = C
+    for a in range(C - 1):
+        x, y = X[a], X[C + a]
+        for b in range(a + 1, C):
+            xb, yb, re, im = X[b], X[C + b], out[p], out[p + n_pairs]
+            for i in range(B):
+                re[i] = weight * (x[i] * xb[i] + y[i] * yb[i])
+                im[i] = weight * (x[i] * yb[i] - y[i] * xb[i])
+            p += 1
+
+
+@jit()
+def _packed_apply(H, X, Y):
+    """``Y = M X`` for every sample (column) ``i``, ``M`` the sample's Hermitian matrix packed in
+    ``H[:, i]`` (real diagonal, real then imaginary parts of the upper triangle); ``X``
+    and ``Y`` hold real parts then imaginary parts, one row per channel."""
+    C = X.shape[0] // 2
+    n_pairs = C * (C - 1) // 2
+    B = X.shape[1]
+    for a in range(C):
+        h, x, y, yr, yi = H[a], X[a], X[C + a], Y[a], Y[C + a]
+        for i in range(B):
+            yr[i] = h[i] * x[i]
+            yi[i] = h[i] * y[i]
+    p = C
+    for a in range(C - 1):
+        xa, ya, ra, ia = X[a], X[C + a], Y[a], Y[C + a]
+        for b in range(a + 1, C):
+            # M_ab = hr + i hi enters row a; M_ba = hr - i hi enters row b
+            hr, hi = H[p], H[p + n_pairs]
+            xb, yb, rb, ib = X[b], X[C + b], Y[b], Y[C + b]
+            for i in range(B):
+                ra[i] += hr[i] * xb[i] - hi[i] * yb[i]
+                ia[i] += hr[i] * yb[i] + hi[i] * xb[i]
+                rb[i] += hr[i] * xa[i] + hi[i] * ya[i]
+                ib[i] += hr[i] * ya[i] - hi[i] * xa[i]
+            p += 1
+
+
+@jit()
+def packed_layer(gemm, V, forms, combos, gammas, weights, eta, lmbda, first, stop, out, chunk):
+    """The update of samples ``first:stop`` from packed Hermitian operators: two BLAS products.
+
+    With all operators dense and Hermitian, a sample needs only the quadratic
+    forms ``||C_j v||^2 = v^H (C_j^H C_j) v`` and its own matrix
+    ``E - sum_j gamma_j pi_j C_j`` (docs: Mathematics, "Computing the update"):
+
+    1. per chunk of frequencies, the packed, weighted ``v v^H`` of the block's
+       samples (:func:`_packed_outer`) times ``forms``: one product adds every
+       class's ``sum_f w_f ||C_j v(f)||^2``;
+    2. the memberships, and the coefficients ``(1, -gamma_j pi_j)`` of every sample;
+    3. per frequency, the coefficients times ``combos``: one product gives every
+       sample's packed matrix, applied to its ``v`` (:func:`_packed_apply`); then
+       ``v + eta (...)``, normalized over the frequencies, into ``out``.
+
+    Parameters
+    ----------
+    gemm : ctypes function
+        :func:`blas_dgemm`.
+    V, out : float64 ndarrays of shape (F, m, 2 C)
+        Real views of the complex features and of the result (C-contiguous;
+        ``out`` may be ``V``: a frequency is read whole before it is written).
+    forms : float64 ndarray of shape (F, C^2, K)
+        ``C_j^H C_j`` packed, its off-diagonal entries doubled (real parts) and
+        negated (imaginary parts), so that a dot product with the packed
+        ``v v^H`` is the quadratic form.
+    combos : float64 ndarray of shape (F, C^2, K + 1)
+        ``E, C_1 .. C_K`` packed.
+    gammas, weights : ndarray of shape (K,), (F,)
+    eta, lmbda : float
+    first, stop : int
+        The block of samples.
+    chunk : int
+        Frequencies per product of step 1.
+    """
+    n_freq, _, D = V.shape
+    C = D // 2
+    Q = C * C
+    K = forms.shape[2]
+    B = stop - first
+    buffers = (np.empty(6, np.int32), np.array([ord("N"), ord("T")], np.uint8),
+               np.array([1.0, 0.0]))
+    X = np.empty((D, B))
+    Y = np.empty((D, B))
+    outer = np.empty((chunk * Q, B))
+    sq = np.empty((B, K))                     # column-major K x B
+    for start in range(0, n_freq, chunk):
+        n = min(chunk, n_freq - start)
+        for f in range(n):
+            _load_transposed(V, start + f, first, X)
+            _packed_outer(X, weights[start + f], outer[f * Q:(f + 1) * Q])
+        # sq (K x B) (+)= forms (K x n Q) @ outer^T
+        _gemm(gemm, buffers, False, True, K, B, n * Q, forms[start:start + n], K, outer, B,
+              start > 0, sq, K)
+    coefficients = np.empty((K + 1, B))       # column-major B x (K + 1)
+    for i in range(B):
+        top = -np.inf
+        for j in range(K):
+            sq[i, j] = -lmbda * np.sqrt(max(sq[i, j], 0.0))
+            top = max(top, sq[i, j])
+        denominator = 0.0
+        for j in range(K):
+            sq[i, j] = np.exp(sq[i, j] - top)
+            denominator += sq[i, j]
+        coefficients[0, i] = 1.0
+        for j in range(K):
+            coefficients[j + 1, i] = -gammas[j] * sq[i, j] / denominator
+    matrices = np.empty((Q, B))               # column-major B x Q
+    total = np.zeros(B)
+    for f in range(n_freq):
+        # matrices (B x Q) = coefficients (B x (K + 1)) @ combos[f] ((K + 1) x Q)
+        _gemm(gemm, buffers, False, False, B, Q, K + 1, coefficients, B, combos[f], K + 1,
+              False, matrices, B)
+        _load_transposed(V, f, first, X)
+        _packed_apply(matrices, X, Y)
+        w = weights[f]
+        for i in range(B):
+            target = out[f, first + i]
+            acc = 0.0
+            for a in range(C):
+                re = X[a, i] + eta * Y[a, i]
+                im = X[C + a, i] + eta * Y[C + a, i]
+                target[2 * a] = re
+                target[2 * a + 1] = im
+                acc += re * re + im * im
+            total[i] += w * acc
+    for i in range(B):
+        scale = 1.0 / np.sqrt(total[i])
+        for f in range(n_freq):
+            row = out[f, first + i]
+            for a in range(D):
+                row[a] *= scale
+    return out

@@ -33,7 +33,7 @@ from ._parallel import split_map
 from ._objective import half_mean_logdet
 from ._operators import FactorizationError, build_operator, flush_tiny
 from ._spectrum import normalize, sq_magnitude, weighted_sq_norms
-from ._stacked import apply_fused, apply_stacked, stacked_operators
+from ._stacked import apply_fused, apply_packed, apply_stacked, stacked_operators
 
 __all__ = ["Layer", "build_layer", "apply_layer", "group_rows", "assemble_layer",
            "is_small_vector", "prepared_stack", "kept_stack", "forget_stacks"]
@@ -211,6 +211,7 @@ def _apply(layer, V, weights, eta, lmbda, backend, classes, out, stack):
         # The stacked kernels read and write whole rows of C-contiguous batches.
         V = np.ascontiguousarray(V)
         target = out if out.flags.c_contiguous else np.empty(V.shape, dtype=V.dtype)
+        apply = apply_packed if stack.kind == "packed" else apply_stacked
 
         def block(samples):
             # blocks of equal size, none above block_size()
@@ -220,7 +221,7 @@ def _apply(layer, V, weights, eta, lmbda, backend, classes, out, stack):
             count = -(-n // stack.block_size())
             bounds = samples.start + (np.arange(count + 1) * n) // count
             for first, stop in zip(bounds[:-1], bounds[1:]):
-                apply_stacked(stack, V, int(first), int(stop), weights, eta, lmbda, target)
+                apply(stack, V, int(first), int(stop), weights, eta, lmbda, target)
 
         split_map(block, V.shape[1], work_per_item=V.shape[0] * cost)
         if target is not out:

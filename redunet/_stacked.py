@@ -1,15 +1,23 @@
 """A layer's operators laid out for the compiled paths, and their application to samples.
 
-With the numba backend, :func:`redunet._layer.apply_layer` applies a layer from
-its operators stacked side by side (:class:`StackedOperators`): per frequency
-one product of a block of samples with ``[E, C_1, ..., C_K]`` (low-rank
-classes by factors with orthogonal columns) gives ``E v``, every ``C_j v`` or
-coefficient ``U_j^H v``, and from it the membership norms and the pull
-(:func:`apply_stacked`).  For a few channels and dense operators the whole
-update is one fused kernel (:func:`apply_fused`), which also gives the class
-scatters of the new features in the same pass.  Per-thread scratch buffers
-(:func:`scratch`) hold the products of a block.  The update itself is stated
-in :mod:`redunet._layer` (:ref:`math-update`).
+With the numba backend, :func:`redunet._layer.apply_layer` applies a layer in
+one of three forms (:class:`StackedOperators`, :ref:`math-update-forms`):
+
+* ``"fused"``: few channels, dense operators; the whole update is one
+  compiled kernel (:func:`apply_fused`), which also gives the class scatters
+  of the new features in the same pass;
+* ``"packed"``: dense operators in double precision, up to
+  ``PACKED_CHANNELS``; the memberships from quadratic forms and every
+  sample's own matrix ``E - sum_j gamma_j pi_j C_j``, both as BLAS products
+  with the Hermitian operators packed into real vectors (:func:`apply_packed`);
+* ``"stacked"``: the operators side by side, so that per frequency one
+  product of a block of samples with ``[E, C_1, ..., C_K]`` (low-rank classes
+  by factors with orthogonal columns) gives ``E v``, every ``C_j v`` or
+  coefficient ``U_j^H v``, and from it the membership norms and the pull
+  (:func:`apply_stacked`).
+
+Per-thread scratch buffers (:func:`scratch`) hold the products of a block.
+The update itself is stated in :mod:`redunet._layer` (:ref:`math-update`).
 """
 
 import threading
@@ -20,8 +28,8 @@ from . import _kernels
 from ._operators import flush_tiny, orthogonal_columns
 from ._parallel import split_map
 
-__all__ = ["StackedOperators", "stacked_operators", "apply_fused", "apply_stacked", "scratch",
-           "FUSED_CHANNELS"]
+__all__ = ["StackedOperators", "stacked_operators", "update_form", "apply_fused", "apply_packed",
+           "apply_stacked", "packed_hermitian", "scratch", "FUSED_CHANNELS", "PACKED_CHANNELS"]
 
 # Largest channel count for which a layer of dense operators runs as one fused kernel
 # (beyond it, BLAS products of the stacked operators are faster).
@@ -42,13 +50,26 @@ FUSED_MIN_BLOCK, FUSED_MAX_BLOCK = 8, 128
 # Bytes of the products of one chunk of frequencies (a share of the second-level cache):
 # the dense classes' norms are taken from a chunk right after its product.
 CHUNK_BYTES = 512 * 2**10
+# Largest channel count for which a layer of dense operators in double precision runs from
+# packed Hermitian matrices, and fewest classes (beyond, or with fewer classes, the products
+# of the stacked operators are faster).
+PACKED_CHANNELS = 24
+PACKED_MIN_CLASSES = 6
+# Bytes of the packed kernel's per-block buffers (every sample's packed matrix at one
+# frequency; the packed outer products of a chunk of frequencies): in the second-level cache.
+PACKED_BYTES = 256 * 2**10
+# Samples per block of the packed kernel.
+PACKED_MIN_BLOCK, PACKED_MAX_BLOCK = 8, 64
 
 
 class StackedOperators:
-    """A layer's operators laid out for one product per frequency (see :func:`stacked_operators`).
+    """A layer's operators laid out for the compiled form of its update (:func:`stacked_operators`).
 
     Attributes
     ----------
+    kind : {"fused", "packed", "stacked"}
+        The form of the update (:func:`update_form`, :ref:`math-update-forms`);
+        it decides which of the arrays below are held.
     matrix : ndarray of shape (F, C, N)
         ``[E^T, C_j^T (dense classes), conj(U_j) (low-rank classes)]`` side by
         side, so that ``V[f] @ matrix[f]`` gives every ``E v``, ``C_j v`` and
@@ -69,6 +90,10 @@ class StackedOperators:
         ``E, C_1 .. C_K`` for the fused small-channel kernel (all dense, few channels).
     fused_norms : ndarray of shape (F, K, C, C)
         ``C_j^H C_j`` (fused kernel only): ``||C_j v||^2 = v^H C_j^H C_j v``.
+    forms, combos : ndarray of shape (F, C^2, K), (F, C^2, K + 1)
+        Packed kernel only (:func:`packed_hermitian`): ``C_j^H C_j`` with its
+        off-diagonal entries doubled (real parts) and negated (imaginary parts),
+        and ``E, C_1 .. C_K``.
 
     Built from the public attributes of the operators (``kind``, ``matrix``,
     ``factor``, ``alpha``): a copy of the layer's operators in the features'
@@ -88,12 +113,24 @@ class StackedOperators:
         self.n_freq = expansion.matrix.shape[0]
         self.itemsize = np.dtype(dtype).itemsize
         self.fused_matrices = None
-        if not self.low_rank and C <= FUSED_CHANNELS:
+        self.kind = update_form(C, len(ops), not self.low_rank, dtype)
+        if self.kind == "fused":
             self.fused_matrices = np.ascontiguousarray(np.stack(
                 [expansion.matrix] + [ops[j].matrix for j in self.dense], axis=1), dtype=dtype)
             compressions = self.fused_matrices[:, 1:]
             self.fused_norms = np.ascontiguousarray(
                 np.matmul(compressions.conj().swapaxes(-1, -2), compressions))
+            self.width = (len(ops) + 1) * C
+            return
+        if self.kind == "packed":
+            matrices = [ops[j].matrix.astype(np.complex128, copy=False) for j in self.dense]
+            grams = [np.matmul(M.conj().swapaxes(-1, -2), M) for M in matrices]
+            self.forms = np.stack([packed_hermitian(G) for G in grams], axis=-1)
+            n_pairs = C * (C - 1) // 2
+            self.forms[:, C:C + n_pairs] *= 2.0
+            self.forms[:, C + n_pairs:] *= -2.0
+            self.combos = np.stack([packed_hermitian(M) for M in [expansion.matrix] + matrices],
+                                   axis=-1)
             self.width = (len(ops) + 1) * C
             return
         # The operators are Hermitian, so E^T = conj(E) and C_j^T = conj(C_j): the stored
@@ -144,22 +181,45 @@ class StackedOperators:
     @property
     def nbytes(self):
         """Bytes held by the stacked copy of the operators."""
-        held = self.fused_matrices if self.fused else self.matrix
-        return held.nbytes + (0 if self.fused else self.scales.nbytes)
+        if self.kind == "fused":
+            return self.fused_matrices.nbytes + self.fused_norms.nbytes
+        if self.kind == "packed":
+            return self.forms.nbytes + self.combos.nbytes
+        return self.matrix.nbytes + self.scales.nbytes
 
     @property
     def fused(self):
-        return self.fused_matrices is not None
+        return self.kind == "fused"
 
     def block_size(self):
         """Samples per block: the stacked products of a block fill about ``BLOCK_BYTES``
-        (the fused kernel's buffers ``FUSED_BLOCK_BYTES``)."""
-        if self.fused:
+        (the fused kernel's buffers ``FUSED_BLOCK_BYTES``, the packed kernel's
+        matrices of one frequency ``PACKED_BYTES``)."""
+        if self.kind == "fused":
             per_sample = 2 * self.n_freq * self.n_channels * self.itemsize
             size = FUSED_BLOCK_BYTES // per_sample // 8 * 8
             return min(FUSED_MAX_BLOCK, max(FUSED_MIN_BLOCK, size))
+        if self.kind == "packed":
+            size = PACKED_BYTES // (self.n_channels ** 2 * 8)
+            return min(PACKED_MAX_BLOCK, max(PACKED_MIN_BLOCK, size))
         per_sample = self.n_freq * self.width * self.itemsize
         return max(MIN_BLOCK, BLOCK_BYTES // per_sample)
+
+
+def update_form(n_channels, n_classes, dense, dtype):
+    """The form of the update (:ref:`math-update-forms`) of a layer whose expansion operator is
+    dense: ``"fused"``, ``"packed"`` or ``"stacked"``.
+
+    ``dense`` says whether every class operator is dense too; ``dtype`` is the
+    features' dtype.  The thresholds are where the faster form changes on the
+    machines we measured (``benchmarks/bench_roofline.py``).
+    """
+    if dense and n_channels <= FUSED_CHANNELS:
+        return "fused"
+    if (dense and np.dtype(dtype) == np.complex128 and n_channels <= PACKED_CHANNELS
+            and n_classes >= PACKED_MIN_CLASSES):
+        return "packed"
+    return "stacked"
 
 
 def stacked_operators(layer, dtype):
@@ -214,6 +274,33 @@ def apply_fused(stack, V, weights, eta, lmbda, classes, out, cost):
     flush_tiny(out)
     return sum(parts[1:], parts[0]) if classes is not None else None
 
+
+
+def packed_hermitian(M):
+    """Hermitian matrices ``(..., C, C)`` packed into real vectors ``(..., C^2)``.
+
+    The real diagonal, then the real parts of the upper triangle (row by row),
+    then their imaginary parts: ``C + 2 C (C - 1) / 2 = C^2`` reals, a linear map,
+    so that a combination of packed matrices is the packed combination.  The
+    lower triangle is not read.
+    """
+    C = M.shape[-1]
+    rows, cols = np.triu_indices(C, 1)
+    upper = M[..., rows, cols]
+    return np.ascontiguousarray(np.concatenate(
+        [np.diagonal(M, axis1=-2, axis2=-1).real, upper.real, upper.imag], axis=-1),
+        dtype=np.float64)
+
+
+def apply_packed(stack, V, first, stop, weights, eta, lmbda, out):
+    """:func:`redunet._layer.apply_layer` on samples ``first:stop`` of ``V`` from packed
+    operators (:func:`redunet._kernels.packed_layer`), into ``out`` (both C-contiguous,
+    complex128)."""
+    B = stop - first
+    chunk = max(1, PACKED_BYTES // (stack.n_channels ** 2 * 8 * B))
+    _kernels.packed_layer(_kernels.blas_dgemm(), _real(V), stack.forms, stack.combos,
+                          stack.gammas, weights.astype(np.float64), float(eta), float(lmbda),
+                          first, stop, _real(out), chunk)
 
 
 _SCRATCH = threading.local()

@@ -371,6 +371,88 @@ def stacked_step(V, P, offsets, shares, extra, shrink, weights, eta, threshold=0
     return out
 
 
+
+def packed_hermitian(M):
+    """A Hermitian C x C matrix as C^2 reals: diagonal, real parts of the upper triangle row by
+    row, their imaginary parts; by loops."""
+    C = M.shape[0]
+    diagonal = [M[a, a].real for a in range(C)]
+    upper = [M[a, b] for a in range(C) for b in range(a + 1, C)]
+    return np.array(diagonal + [z.real for z in upper] + [z.imag for z in upper])
+
+
+def unpacked_hermitian(h, C):
+    """The Hermitian C x C matrix of a packed vector (inverse of packed_hermitian)."""
+    M = np.zeros((C, C), dtype=complex)
+    n_pairs = C * (C - 1) // 2
+    p = 0
+    for a in range(C):
+        M[a, a] = h[a]
+        for b in range(a + 1, C):
+            M[a, b] = h[C + p] + 1j * h[C + n_pairs + p]
+            M[b, a] = np.conj(M[a, b])
+            p += 1
+    return M
+
+
+def packed_outer(v, weight):
+    """weight * [|v_a|^2, Re(conj(v_a) v_b) (a < b), Im(conj(v_a) v_b) (a < b)] of one sample."""
+    C = v.shape[0]
+    pairs = [np.conj(v[a]) * v[b] for a in range(C) for b in range(a + 1, C)]
+    return weight * np.array([abs(v[a]) ** 2 for a in range(C)] + [z.real for z in pairs]
+                             + [z.imag for z in pairs])
+
+
+def gemm(transpose_a, transpose_b, m, n, k, A, lda, B, ldb, accumulate, C, ldc):
+    """BLAS's column-major C = op(A) op(B) (+ C) on flat buffers, entry by entry of C."""
+    def entry(buffer, ld, transposed, row, col):
+        return buffer[col + row * ld] if transposed else buffer[row + col * ld]
+
+    for i in range(m):
+        for j in range(n):
+            total = sum(entry(A, lda, transpose_a, i, p) * entry(B, ldb, transpose_b, p, j)
+                        for p in range(k))
+            C[i + j * ldc] = total + (C[i + j * ldc] if accumulate else 0.0)
+    return C
+
+
+def load_transposed(V, f, first, B):
+    """Real parts then imaginary parts of samples first:first+B at frequency f, one row per
+    channel (V complex)."""
+    block = V[f, first:first + B].T
+    return np.concatenate([block.real, block.imag])
+
+
+def packed_apply(H, X):
+    """Every column of X (real parts over imaginary parts) times its sample's Hermitian matrix,
+    packed in the same column of H; the same layout out."""
+    C = X.shape[0] // 2
+    Y = np.empty_like(X)
+    for i in range(X.shape[1]):
+        y = unpacked_hermitian(H[:, i], C) @ (X[:C, i] + 1j * X[C:, i])
+        Y[:C, i], Y[C:, i] = y.real, y.imag
+    return Y
+
+def packed_layer(V, E, Cs, gammas, weights, eta, lmbda):
+    """Twin of the packed kernel: norms as the quadratic forms v^H (C_j^H C_j) v, then every
+    sample's own matrix E - sum_j gamma_j pi_j C_j times v; normalized.  Loops over samples
+    and frequencies."""
+    F, m, C = V.shape
+    out = np.empty_like(V)
+    grams = [[Cj[f].conj().T @ Cj[f] for f in range(F)] for Cj in Cs]
+    for i in range(m):
+        v = V[:, i]
+        norms = [np.sqrt(sum(weights[f] * np.vdot(v[f], G[f] @ v[f]).real for f in range(F)))
+                 for G in grams]
+        pi = softmax(-lmbda * np.array(norms))
+        new = np.empty_like(v)
+        for f in range(F):
+            own = E[f] - sum(g * p * Cj[f] for g, p, Cj in zip(gammas, pi, Cs))
+            new[f] = v[f] + eta * own @ v[f]
+        total = sum(weights[f] * np.vdot(new[f], new[f]).real for f in range(F))
+        out[:, i] = new / np.sqrt(total)
+    return out
+
 def circulant_family_residuals(X_train, y_train, X_test, k, tie_rtol=1e-8):
     """Squared residuals (m_test, K) to the top-k principal subspace of every class's circulant family.
 

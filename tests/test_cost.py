@@ -40,10 +40,16 @@ def test_scaling_laws():
 
 def test_stacked_cost_counts_the_stacked_product():
     # All dense: the stacked product is the K + 1 operators applied one by one.
-    dense = stacked_layer_cost("fourier1d", m=1000, K=10, C=20, spatial=(200,))
-    assert dense["stacked_width"] == 11 * 20
+    dense = stacked_layer_cost("fourier1d", m=1000, K=10, C=20, spatial=(200,), dtype="float32")
+    assert dense["form"] == "stacked" and dense["stacked_width"] == 11 * 20
     assert dense["apply_flops"] == layer_cost("fourier1d", 1000, 10, 20, (200,))["apply_flops"]
-    assert dense["bytes"] == 3 * 101 * 1000 * 20 * 16 + 101 * 20 * 220 * 16
+    assert dense["bytes"] == 3 * 101 * 1000 * 20 * 8 + 101 * 20 * 220 * 8
+    # In double precision the same layer is packed: (2 K + 7) C^2 real multiply-adds per sample
+    # and frequency, and the packed operators (K Gram matrices, K + 1 operators) of C^2 reals.
+    packed = stacked_layer_cost("fourier1d", m=1000, K=10, C=20, spatial=(200,))
+    assert packed["form"] == "packed"
+    assert packed["apply_flops"] == 2 * 101 * 1000 * 400 * 27
+    assert packed["bytes"] == 3 * 101 * 1000 * 20 * 16 + 101 * 400 * 21 * 8
     # Low-rank classes: E dense, coefficients, norms from the Gram matrices, pull.
     low = stacked_layer_cost("vector", m=1000, K=10, C=784)
     assert low["stacked_width"] == 784 + 1000

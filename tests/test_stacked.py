@@ -9,7 +9,7 @@ from conftest import labels_for
 from redunet import _kernels
 from redunet._construction import layer_from_statistics
 from redunet._layer import apply_layer, build_layer, group_rows
-from redunet._stacked import stacked_operators
+from redunet._stacked import packed_hermitian, stacked_operators
 from redunet._statistics import Tally
 from redunet._operators import build_operator, class_scatters
 
@@ -118,6 +118,85 @@ def test_fused_dense_layer_kernel_equals_naive(F, m, K, C, complex_, rng):
         _kernels.dense_layer(out, A, Q, gammas, weights, 0.5, 20.0, order, blocks, classes, out,
                              unit, np.empty((0, F, C, C), dtype=V.dtype), work, *tokens)
         np.testing.assert_allclose(out[:, order], expected[:, order], atol=1e-12)
+
+
+@pytest.mark.parametrize("C", [1, 2, 7, 20])
+def test_packed_helpers_equal_naive(C, rng):
+    """Packing, the packed outer products of a block and the packed matrices applied to it."""
+    M = rng.standard_normal((3, C, C)) + 1j * rng.standard_normal((3, C, C))
+    M = M + M.conj().swapaxes(-1, -2)
+    packed = packed_hermitian(M)
+    for f in range(3):
+        np.testing.assert_array_equal(packed[f], naive.packed_hermitian(M[f]))
+        np.testing.assert_array_equal(naive.unpacked_hermitian(packed[f], C), M[f])
+    V, _ = _spectra(rng, 2, 9, C)
+    X = np.full((2 * C, 5), np.nan)
+    _kernels._load_transposed(V.view(np.float64), 1, 3, X)
+    np.testing.assert_array_equal(X, naive.load_transposed(V, 1, 3, 5))
+    outer = np.full((C * C, 5), np.nan)
+    _kernels._packed_outer(X, 2.5, outer)
+    for i in range(5):
+        np.testing.assert_allclose(outer[:, i], naive.packed_outer(V[1, 3 + i], 2.5), atol=1e-15)
+    H = rng.standard_normal((C * C, 5))
+    Y = np.full((2 * C, 5), np.nan)
+    _kernels._packed_apply(H, X, Y)
+    np.testing.assert_allclose(Y, naive.packed_apply(H, X), atol=1e-13)
+
+
+@pytest.mark.parametrize("transpose_a, transpose_b", [(False, False), (False, True), (True, False),
+                                                      (True, True)])
+def test_gemm_from_a_kernel_equals_naive(transpose_a, transpose_b, rng):
+    """The BLAS call of the packed kernel: column-major, leading dimensions larger than the
+    matrices, transposed operands, and accumulating into C."""
+    m, n, k = 3, 4, 5
+    lda, ldb, ldc = (k if transpose_a else m) + 2, (n if transpose_b else k) + 1, m + 3
+    A = rng.standard_normal(lda * (m if transpose_a else k))
+    B = rng.standard_normal(ldb * (k if transpose_b else n))
+    buffers = (np.empty(6, np.int32), np.array([ord("N"), ord("T")], np.uint8),
+               np.array([1.0, 0.0]))
+    for accumulate in (False, True):
+        C = rng.standard_normal(ldc * n)
+        expected = naive.gemm(transpose_a, transpose_b, m, n, k, A, lda, B, ldb, accumulate,
+                              C.copy(), ldc)
+        _kernels._gemm(_kernels.blas_dgemm(), buffers, transpose_a, transpose_b, m, n, k, A, lda,
+                       B, ldb, accumulate, C, ldc)
+        np.testing.assert_allclose(C, expected, atol=1e-13)
+
+
+@pytest.mark.parametrize("F, m, K, C", [(101, 9, 6, 20), (4, 5, 2, 1), (7, 12, 3, 13), (1, 3, 1, 5)])
+def test_packed_layer_kernel_equals_naive(F, m, K, C, rng):
+    """The packed kernel against its twin and against the products of the operators, on a
+    block of samples, for chunks of frequencies of every size, and in place."""
+    V, weights = _spectra(rng, F, m, C)
+    A = _dense_stack(rng, F, K, C, True)
+    gammas = rng.dirichlet(np.ones(K))
+    scale = np.r_[np.ones(C), np.full(C * (C - 1), 2.0)]
+    scale[C + C * (C - 1) // 2:] = -2.0
+    forms = np.empty((F, C * C, K))
+    combos = np.empty((F, C * C, K + 1))
+    for f in range(F):
+        for j in range(K):
+            G = A[f, j + 1].conj().T @ A[f, j + 1]
+            forms[f, :, j] = scale * naive.packed_hermitian(G)
+        for j in range(K + 1):
+            combos[f, :, j] = naive.packed_hermitian(A[f, j])
+    first, stop = (1, m - 1) if m > 2 else (0, m)
+    block = V[:, first:stop]
+    args = (A[:, 0], [A[:, 1 + j] for j in range(K)], gammas, weights, 0.5, 20.0)
+    expected = naive.packed_layer(block, *args)
+    np.testing.assert_allclose(expected, naive.spectral_layer_update(block, *args), atol=1e-12)
+    gemm = _kernels.blas_dgemm()
+    for chunk in sorted({1, 3, F}):
+        out = np.full_like(V, np.nan)
+        _kernels.packed_layer(gemm, V.view(np.float64), forms, combos, gammas, weights, 0.5,
+                              20.0, first, stop, out.view(np.float64), chunk)
+        np.testing.assert_allclose(out[:, first:stop], expected, atol=1e-12)
+        assert np.isnan(out[:, :first]).all() and np.isnan(out[:, stop:]).all()
+    inplace = V.copy()
+    _kernels.packed_layer(gemm, inplace.view(np.float64), forms, combos, gammas, weights, 0.5,
+                          20.0, first, stop, inplace.view(np.float64), 2)
+    np.testing.assert_allclose(inplace[:, first:stop], expected, atol=1e-12)
+    np.testing.assert_array_equal(inplace[:, :first], V[:, :first])
 
 
 def test_fused_layer_returns_the_scatters_of_its_output(rng, monkeypatch):
@@ -239,11 +318,13 @@ def _as_dense(op, C):
     return op.alpha * (np.eye(C) - np.matmul(W, W.conj().swapaxes(-1, -2)))
 
 
-# (F, counts, C): fused small-channel layers; BLAS products of dense operators; low-rank classes of
-# small rank (kernel norms), of large rank (BLAS norms); dense and low-rank classes mixed; a
-# low-rank expansion operator (tiny training set); odd and even lengths; one sample per class.
+# (F, counts, C): fused small-channel layers; packed operators (double precision); BLAS products
+# of dense operators; low-rank classes of small rank (kernel norms), of large rank (BLAS norms);
+# dense and low-rank classes mixed; a low-rank expansion operator (tiny training set); odd and
+# even lengths; one sample per class.
 LAYERS = [(101, [30, 25], 5), (4, [1, 2, 1], 3), (11, [10, 12, 11], 20), (6, [3, 2, 4], 40),
-          (3, [20, 19], 70), (5, [30, 2], 12), (4, [1, 2], 30), (1, [12, 9], 3), (1, [25, 30], 140)]
+          (3, [20, 19], 70), (5, [30, 2], 12), (4, [1, 2], 30), (1, [12, 9], 3), (1, [25, 30], 140),
+          (5, [8, 9, 8, 10, 8, 9], 16)]
 
 
 @pytest.mark.parametrize("F, counts, C", LAYERS)
@@ -283,8 +364,8 @@ def test_stacked_apply_equals_numpy_path_and_naive(F, counts, C, dtype, rng):
 
 
 def test_stacked_layout_covers_every_path(rng):
-    """The cases above reach the fused kernel, BLAS products of dense operators, of low-rank
-    classes of small and of large rank, and of both kinds mixed."""
+    """The cases above reach the fused kernel, the packed kernel, BLAS products of dense
+    operators, of low-rank classes of small and of large rank, and of both kinds mixed."""
     kinds = set()
     for F, counts, C in LAYERS:
         y = labels_for(counts)
@@ -293,14 +374,15 @@ def test_stacked_layout_covers_every_path(rng):
         stack = stacked_operators(layer, V.dtype)
         if stack is None:
             kinds.add("low-rank expansion")
-        elif stack.fused:
-            kinds.add("fused")
+        elif stack.kind in ("fused", "packed"):
+            kinds.add(stack.kind)
         else:
             kinds.add("dense" if not stack.low_rank else
                       "small ranks" if stack.ranks.max() <= 16 else "large ranks")
             if stack.low_rank and stack.dense:
                 kinds.add("mixed")
-    assert kinds == {"low-rank expansion", "fused", "dense", "small ranks", "large ranks", "mixed"}
+    assert kinds == {"low-rank expansion", "fused", "packed", "dense", "small ranks", "large ranks",
+                     "mixed"}
 
 
 @pytest.mark.parametrize("C", [64, 90])
