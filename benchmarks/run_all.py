@@ -20,7 +20,7 @@ from _common import (BENCH_DIR, REPO_DIR, RESULTS_DIR, base_parser, machine_info
 
 BENCHMARKS = ["bench_vector", "bench_fourier1d", "bench_fourier2d", "profile_fourier2d",
               "bench_suite", "bench_streaming", "bench_dask", "bench_checkpoint",
-              "bench_roofline"]
+              "bench_roofline", "bench_update_forms"]
 
 
 def _revisions(results_dir):

@@ -7,9 +7,10 @@ one of three forms (:class:`StackedOperators`, :ref:`math-update-forms`):
   compiled kernel (:func:`apply_fused`), which also gives the class scatters
   of the new features in the same pass;
 * ``"packed"``: dense operators in double precision, up to
-  ``PACKED_CHANNELS``; the memberships from quadratic forms and every
-  sample's own matrix ``E - sum_j gamma_j pi_j C_j``, both as BLAS products
-  with the Hermitian operators packed into real vectors (:func:`apply_packed`);
+  ``PACKED_CHANNELS`` and with enough classes (``PACKED_MIN_CLASSES``); the
+  memberships from quadratic forms and every sample's own matrix
+  ``E - sum_j gamma_j pi_j C_j``, both as BLAS products with the Hermitian
+  operators packed into real vectors (:func:`apply_packed`);
 * ``"stacked"``: the operators side by side, so that per frequency one
   product of a block of samples with ``[E, C_1, ..., C_K]`` (low-rank classes
   by factors with orthogonal columns) gives ``E v``, every ``C_j v`` or
@@ -50,11 +51,13 @@ FUSED_MIN_BLOCK, FUSED_MAX_BLOCK = 8, 128
 # Bytes of the products of one chunk of frequencies (a share of the second-level cache):
 # the dense classes' norms are taken from a chunk right after its product.
 CHUNK_BYTES = 512 * 2**10
-# Largest channel count for which a layer of dense operators in double precision runs from
-# packed Hermitian matrices, and fewest classes (beyond, or with fewer classes, the products
-# of the stacked operators are faster).
-PACKED_CHANNELS = 24
-PACKED_MIN_CLASSES = 6
+# Layers of dense operators in double precision with more than FUSED_CHANNELS channels run
+# from packed Hermitian matrices when they have at least this many classes: (up to this many
+# channels, fewest classes), measured by benchmarks/bench_update_forms.py.  The packed form
+# saves work in proportion to the classes, and its element-wise passes cost more as the
+# channels grow; beyond PACKED_CHANNELS, or with fewer classes, the stacked products are faster.
+PACKED_MIN_CLASSES = ((14, 3), (20, 4), (24, 6), (32, 8))
+PACKED_CHANNELS = PACKED_MIN_CLASSES[-1][0]
 # Bytes of the packed kernel's per-block buffers (every sample's packed matrix at one
 # frequency; the packed outer products of a chunk of frequencies): in the second-level cache.
 PACKED_BYTES = 256 * 2**10
@@ -212,13 +215,14 @@ def update_form(n_channels, n_classes, dense, dtype):
 
     ``dense`` says whether every class operator is dense too; ``dtype`` is the
     features' dtype.  The thresholds are where the faster form changes on the
-    machines we measured (``benchmarks/bench_roofline.py``).
+    machine we measured (``benchmarks/bench_update_forms.py``).
     """
     if dense and n_channels <= FUSED_CHANNELS:
         return "fused"
-    if (dense and np.dtype(dtype) == np.complex128 and n_channels <= PACKED_CHANNELS
-            and n_classes >= PACKED_MIN_CLASSES):
-        return "packed"
+    if dense and np.dtype(dtype) == np.complex128 and n_channels <= PACKED_CHANNELS:
+        fewest = next(k for most, k in PACKED_MIN_CLASSES if n_channels <= most)
+        if n_classes >= fewest:
+            return "packed"
     return "stacked"
 
 

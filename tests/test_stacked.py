@@ -9,7 +9,7 @@ from conftest import labels_for
 from redunet import _kernels
 from redunet._construction import layer_from_statistics
 from redunet._layer import apply_layer, build_layer, group_rows
-from redunet._stacked import packed_hermitian, stacked_operators
+from redunet._stacked import packed_hermitian, stacked_operators, update_form
 from redunet._statistics import Tally
 from redunet._operators import build_operator, class_scatters
 
@@ -383,6 +383,21 @@ def test_stacked_layout_covers_every_path(rng):
                 kinds.add("mixed")
     assert kinds == {"low-rank expansion", "fused", "packed", "dense", "small ranks", "large ranks",
                      "mixed"}
+
+
+def test_update_form_follows_the_documented_bounds():
+    """docs/math.rst, "Computing the update": fused up to 12 channels (dense), packed for 13 to
+    32 channels with enough classes, dense operators and double precision, else stacked."""
+    double, single = np.complex128, np.complex64
+    assert update_form(12, 2, True, single) == "fused"
+    assert update_form(12, 10, False, double) == "stacked"
+    for C, fewest in ((13, 3), (14, 3), (15, 4), (20, 4), (21, 6), (24, 6), (25, 8), (32, 8)):
+        assert update_form(C, fewest, True, double) == "packed"
+        assert update_form(C, fewest - 1, True, double) == "stacked"
+        assert update_form(C, 10, True, single) == "stacked"
+        assert update_form(C, 10, False, double) == "stacked"
+    assert update_form(33, 50, True, double) == "stacked"
+    assert update_form(20, 10, True, np.float64) == "stacked"
 
 
 @pytest.mark.parametrize("C", [64, 90])
