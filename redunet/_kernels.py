@@ -666,13 +666,14 @@ def _load_transposed(V, f, first, X):
 
 @jit()
 def _packed_outer(X, weight, out):
-    """``weight`` times the packed real entries of ``v v^H`` of every sample (column) of ``X``.
+    """``weight`` times the packed ``conj(v) v^T`` of every sample (column) ``v`` of ``X``.
 
     ``out`` ``(C^2, B)``: rows ``|v_a|^2``, then over the pairs ``a < b`` (row by
     row of the upper triangle) ``Re(conj(v_a) v_b) = x_a x_b + y_a y_b``, then
     ``Im(conj(v_a) v_b) = x_a y_b - y_a x_b`` (``v = x + i y``), so that
     ``v^H G v`` is one dot product with the matching entries of a Hermitian
-    ``G`` (:func:`redunet._stacked.packed_hermitian`).
+    ``G`` (:func:`redunet._stacked.packed_hermitian`, weighted as ``forms`` of
+    :func:`packed_layer`).
     """
     C = X.shape[0] // 2
     n_pairs = C * (C - 1) // 2
@@ -728,9 +729,9 @@ def packed_layer(gemm, V, forms, combos, gammas, weights, eta, lmbda, first, sto
     forms ``||C_j v||^2 = v^H (C_j^H C_j) v`` and its own matrix
     ``E - sum_j gamma_j pi_j C_j`` (docs: Mathematics, "Computing the update"):
 
-    1. per chunk of frequencies, the packed, weighted ``v v^H`` of the block's
-       samples (:func:`_packed_outer`) times ``forms``: one product adds every
-       class's ``sum_f w_f ||C_j v(f)||^2``;
+    1. per chunk of frequencies, the packed, weighted ``conj(v) v^T`` of the
+       block's samples (:func:`_packed_outer`) times ``forms``: one product adds
+       every class's ``sum_f w_f ||C_j v(f)||^2``;
     2. the memberships, and the coefficients ``(1, -gamma_j pi_j)`` of every sample;
     3. per frequency, the coefficients times ``combos``: one product gives every
        sample's packed matrix, applied to its ``v`` (:func:`_packed_apply`); then
@@ -744,9 +745,9 @@ def packed_layer(gemm, V, forms, combos, gammas, weights, eta, lmbda, first, sto
         Real views of the complex features and of the result (C-contiguous;
         ``out`` may be ``V``: a frequency is read whole before it is written).
     forms : float64 ndarray of shape (F, C^2, K)
-        ``C_j^H C_j`` packed, its off-diagonal entries doubled (real parts) and
-        negated (imaginary parts), so that a dot product with the packed
-        ``v v^H`` is the quadratic form.
+        ``C_j^H C_j`` packed, the real parts of its upper triangle times 2 and
+        their imaginary parts times -2, so that a dot product with the packed
+        ``conj(v) v^T`` (:func:`_packed_outer`) is the quadratic form.
     combos : float64 ndarray of shape (F, C^2, K + 1)
         ``E, C_1 .. C_K`` packed.
     gammas, weights : ndarray of shape (K,), (F,)

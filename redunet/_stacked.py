@@ -94,9 +94,10 @@ class StackedOperators:
     fused_norms : ndarray of shape (F, K, C, C)
         ``C_j^H C_j`` (fused kernel only): ``||C_j v||^2 = v^H C_j^H C_j v``.
     forms, combos : ndarray of shape (F, C^2, K), (F, C^2, K + 1)
-        Packed kernel only (:func:`packed_hermitian`): ``C_j^H C_j`` with its
-        off-diagonal entries doubled (real parts) and negated (imaginary parts),
-        and ``E, C_1 .. C_K``.
+        Packed kernel only (:func:`packed_hermitian`): ``C_j^H C_j`` with the
+        real parts of its upper triangle times 2 and their imaginary parts times
+        -2 (so that a dot product with the packed ``conj(v) v^T`` is
+        ``||C_j v||^2``), and ``E, C_1 .. C_K``.
 
     Built from the public attributes of the operators (``kind``, ``matrix``,
     ``factor``, ``alpha``): a copy of the layer's operators in the features'
