@@ -286,19 +286,21 @@ def best_of(module_file, case, repeat=1, **kwargs):
 
 def warm_up(arch, dtype="float64", chunked=False):
     """Load the numba kernels (from the cache) and FFT code of every path of ``arch``: the
-    fused small vector kernels, dense and low-rank operators (and the chunked fit)."""
+    fused small vector kernels, dense and low-rank operators, the fused, packed and stacked
+    forms of the update (and the chunked fit)."""
     import numpy as np
     from redunet import Lift1D, Lift2D, ReduNet
     rng = np.random.default_rng(0)
-    y = np.arange(12) % 2
     if arch == "vector":
-        nets = [(ReduNet(n_layers=1, dtype=dtype, **PARAMS), rng.standard_normal((12, d)))
-                for d in (2, 12, 30)]
+        nets = [(ReduNet(n_layers=1, dtype=dtype, **PARAMS), rng.standard_normal((12, d)),
+                 np.arange(12) % 2) for d in (2, 12, 30)]
     else:
-        shape, lift = ((12, 1, 16), Lift1D) if arch == "fourier1d" else ((12, 1, 8, 8), Lift2D)
+        shape, lift = ((1, 16), Lift1D) if arch == "fourier1d" else ((1, 8, 8), Lift2D)
+        # (channels, classes): fused, stacked, and packed (13 channels, 3 dense classes)
         nets = [(ReduNet(arch=arch, n_layers=1, lift=lift(channels, 3), dtype=dtype, **PARAMS),
-                 rng.standard_normal(shape)) for channels in (3, 24)]
-    for net, X in nets:
+                 rng.standard_normal((6 * K,) + shape), np.arange(6 * K) % K)
+                for channels, K in ((3, 2), (24, 2), (13, 3))]
+    for net, X, y in nets:
         net.fit(X, y)
         if chunked:
             net.fit(X, y, chunk_size=5)
