@@ -336,6 +336,23 @@ def class_scatters(V, order, bounds):
 
 
 @jit()
+def _memberships(sq, lmbda, gammas, out):
+    """``out[j] = gamma_j pi_j`` with ``pi = softmax(-lmbda sqrt(sq))`` from the squared norms
+    ``sq`` of one sample, the largest exponent subtracted first (``out`` may be ``sq``)."""
+    K = sq.shape[0]
+    top = -np.inf
+    for j in range(K):
+        out[j] = -lmbda * np.sqrt(max(sq[j], 0.0))
+        top = max(top, out[j])
+    denominator = 0.0
+    for j in range(K):
+        out[j] = np.exp(out[j] - top)
+        denominator += out[j]
+    for j in range(K):
+        out[j] *= gammas[j] / denominator
+
+
+@jit()
 def dense_layer(V, A, Q, gammas, weights, eta, lmbda, order, blocks, classes, out, unit, scatters,
                 work, channels, operators):
     """A whole layer update of some samples with dense operators, fused; and the new scatters.
@@ -438,16 +455,7 @@ def dense_layer(V, A, Q, gammas, weights, eta, lmbda, order, blocks, classes, ou
                                           - Q[f, j, a, b].imag * (xa * yb - ya * xb))
                     sq[j, i] += w * (diagonal + 2.0 * cross)
         for i in range(n):
-            top = -np.inf
-            for j in range(K):
-                share[j, i] = -lmbda * np.sqrt(max(sq[j, i], 0.0))
-                top = max(top, share[j, i])
-            denominator = 0.0
-            for j in range(K):
-                share[j, i] = np.exp(share[j, i] - top)
-                denominator += share[j, i]
-            for j in range(K):
-                share[j, i] *= gammas[j] / denominator
+            _memberships(sq[:, i], lmbda, gammas, share[:, i])
             total[i] = 0.0
         for f in range(n_freq):
             w = weights[f]
@@ -778,17 +786,10 @@ def packed_layer(gemm, V, forms, combos, gammas, weights, eta, lmbda, first, sto
               start > 0, sq, K)
     coefficients = np.empty((K + 1, B))       # column-major B x (K + 1)
     for i in range(B):
-        top = -np.inf
-        for j in range(K):
-            sq[i, j] = -lmbda * np.sqrt(max(sq[i, j], 0.0))
-            top = max(top, sq[i, j])
-        denominator = 0.0
-        for j in range(K):
-            sq[i, j] = np.exp(sq[i, j] - top)
-            denominator += sq[i, j]
+        _memberships(sq[i], lmbda, gammas, sq[i])
         coefficients[0, i] = 1.0
         for j in range(K):
-            coefficients[j + 1, i] = -gammas[j] * sq[i, j] / denominator
+            coefficients[j + 1, i] = -sq[i, j]
     matrices = np.empty((Q, B))               # column-major B x Q
     total = np.zeros(B)
     for f in range(n_freq):

@@ -372,6 +372,10 @@ def stacked_step(V, P, offsets, shares, extra, shrink, weights, eta, threshold=0
 
 
 
+def memberships(sq, lmbda, gammas):
+    """gamma_j pi_j of one sample from its squared norms: pi = softmax(-lmbda sqrt(sq))."""
+    return gammas * softmax(-lmbda * np.sqrt(np.maximum(sq, 0.0)))
+
 def packed_hermitian(M):
     """A Hermitian C x C matrix as C^2 reals: diagonal, real parts of the upper triangle row by
     row, their imaginary parts; by loops."""

@@ -143,6 +143,20 @@ def test_packed_helpers_equal_naive(C, rng):
     np.testing.assert_allclose(Y, naive.packed_apply(H, X), atol=1e-13)
 
 
+def test_memberships_equal_naive(rng):
+    """The softmax of the fused and packed kernels, for scores far beyond exp's range too."""
+    gammas = rng.dirichlet(np.ones(5))
+    for sq, lmbda in ((rng.uniform(0, 2, 5), 3.0), (rng.uniform(0, 2, 5), 500.0),
+                      (np.array([4.0, 1e6, 0.0, -1e-18, 9.0]), 500.0)):
+        out = np.full(5, np.nan)
+        _kernels._memberships(sq, lmbda, gammas, out)
+        np.testing.assert_allclose(out, naive.memberships(sq, lmbda, gammas), rtol=1e-14,
+                                   atol=1e-300)
+        inplace = sq.copy()
+        _kernels._memberships(inplace, lmbda, gammas, inplace)
+        np.testing.assert_array_equal(inplace, out)
+
+
 @pytest.mark.parametrize("transpose_a, transpose_b", [(False, False), (False, True), (True, False),
                                                       (True, True)])
 def test_gemm_from_a_kernel_equals_naive(transpose_a, transpose_b, rng):
