@@ -340,13 +340,15 @@ class DenseOperator:
         return self.matrix.nbytes
 
 
-def orthogonal_columns(W, rtol=None):
+def orthogonal_columns(W, rtol=None, column_norms=None):
     """``U`` with ``U U^H = W W^H`` and orthogonal columns, and ``lambda`` with ``U^H U = diag(lambda)``.
 
     ``U = W Q`` with ``W^H W = Q diag(lambda) Q^H`` (per frequency), or ``W``
     itself if its columns are already orthogonal: the off-diagonal entries of
     ``W^H W`` within ``rtol`` (default: 1000 times the resolution of ``W``'s
-    dtype) of its largest diagonal entry.  A low-rank
+    dtype) of its largest diagonal entry, or known to be (``column_norms``, the
+    ``||w_a||^2`` of a factor orthogonal by construction, see
+    :meth:`LowRankOperator.from_samples`: then nothing is computed).  A low-rank
     operator ``alpha (I - W W^H)`` is then ``alpha (I - U U^H)``, and with the
     coefficients ``e = U^H v``,
     ``||(I - U U^H) v||^2 = ||v||^2 + sum_a (lambda_a - 2) |e_a|^2``
@@ -356,12 +358,15 @@ def orthogonal_columns(W, rtol=None):
     ----------
     W : ndarray of shape (F, C, n)
     rtol : float or None
+    column_norms : ndarray of shape (F, n) or None
 
     Returns
     -------
     U : ndarray of shape (F, C, n), dtype of ``W``
     lambda : ndarray of shape (F, n), float64
     """
+    if column_norms is not None:
+        return W, np.asarray(column_norms, dtype=np.float64)
     if rtol is None:
         rtol = 1000 * np.finfo(W.dtype).eps
     W64 = _double(W)
@@ -379,9 +384,12 @@ class LowRankOperator:
 
     kind = "lowrank"
 
-    def __init__(self, alpha, factor):
+    def __init__(self, alpha, factor, column_norms=None):
         self.alpha = float(alpha)
         self.factor = factor
+        # ||w_a||^2 of the factor's columns (F, n) where they are orthogonal by construction
+        # (from_samples), so that orthogonal_columns need not check them; None otherwise.
+        self.column_norms = column_norms
         self._gram = None
 
     @property
@@ -440,7 +448,8 @@ class LowRankOperator:
         if bad.size:
             raise FactorizationError("matrix is not positive definite", int(bad[0]))
         factor = np.matmul(B.swapaxes(-1, -2), (Q / np.sqrt(d)[..., None, :]).astype(B.dtype))
-        return cls(alpha, flush_tiny(factor)), np.log1p(alpha * lam).sum(axis=-1)
+        return (cls(alpha, flush_tiny(factor), column_norms=np.maximum(lam, 0.0) / d),
+                np.log1p(alpha * lam).sum(axis=-1))
 
     def apply(self, V):
         """``P_f v_i(f)`` for every frequency and sample of ``V`` (F, m, C)."""
@@ -590,7 +599,10 @@ def _by_frequency_blocks(block, n_freq, work_per_frequency):
     logdet = np.concatenate([part[1] for part in parts])
     first = parts[0][0]
     if first.kind == "lowrank":
-        return LowRankOperator(first.alpha, np.concatenate([p[0].factor for p in parts])), logdet
+        norms = [p[0].column_norms for p in parts]
+        return LowRankOperator(first.alpha, np.concatenate([p[0].factor for p in parts]),
+                               None if any(n is None for n in norms) else np.concatenate(norms)
+                               ), logdet
     return DenseOperator(np.concatenate([p[0].matrix for p in parts])), logdet
 
 

@@ -143,7 +143,8 @@ class StackedOperators:
         # Low-rank classes by a factor with orthogonal columns (see orthogonal_columns: the
         # fit builds them so, and only factors of other origin are turned), so
         # that their norms are weighted sums of squares of the coefficients.
-        diagonals = [orthogonal_columns(ops[j].factor) for j in self.low_rank]
+        diagonals = [orthogonal_columns(ops[j].factor, column_norms=ops[j].column_norms)
+                     for j in self.low_rank]
         blocks += [factor for factor, _ in diagonals]
         widths = [block.shape[-1] for block in blocks]
         self.matrix = np.empty((self.n_freq, C, sum(widths)), dtype=dtype)

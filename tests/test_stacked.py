@@ -325,6 +325,26 @@ def test_orthogonal_factor_spans_the_factor_and_gives_the_norms(complex_, dtype,
         assert got == pytest.approx(naive.lowrank_sq_norm_from_factor(v, W64[f]), rel=tol * 100)
 
 
+@pytest.mark.parametrize("complex_, dtype", [(True, np.float64), (False, np.float64),
+                                             (True, np.float32)])
+def test_low_rank_factor_from_samples_knows_its_column_norms(complex_, dtype, rng, monkeypatch):
+    """from_samples' factor has orthogonal columns whose squared norms it returns with it (so
+    that stacking it needs no Gram matrix), also when frequencies are built in blocks."""
+    monkeypatch.setattr("redunet._parallel.SPLIT_MIN_WORK", 0)       # frequencies in two blocks
+    monkeypatch.setenv("REDUNET_NUM_THREADS", "2")
+    from redunet._operators import orthogonal_columns
+    B, _ = _spectra(rng, 5, 4, 11, complex_, dtype)
+    op, _ = build_operator(B, 7.0, low_rank=True)
+    assert op.kind == "lowrank" and op.column_norms.shape == (5, 4)
+    W = op.factor.astype(np.complex128)
+    gram = W.conj().swapaxes(-1, -2) @ W
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(gram, op.column_norms[..., None] * np.eye(4), atol=tol)
+    U, lam = orthogonal_columns(op.factor, column_norms=op.column_norms)
+    assert U is op.factor
+    np.testing.assert_array_equal(lam, op.column_norms)
+
+
 def _as_dense(op, C):
     if op.kind == "dense":
         return op.matrix
