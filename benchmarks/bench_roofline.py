@@ -1,7 +1,8 @@
 """Roofline of the layer's hot path: the machine's peaks, and each workload's flops, bytes, rate.
 
-Peaks, measured in one fresh process: ``dgemm`` (2000 x 2000 float64) and ``zgemm``
-(1000 x 1000 complex128) GFLOP/s with 1 and 2 BLAS threads, and a stream-like memory
+Peaks, measured in one fresh process: ``dgemm`` (2000 x 2000 float64), ``zgemm``
+(1000 x 1000 complex128) and their single-precision twins ``sgemm`` and ``cgemm``
+GFLOP/s with 1 and 2 BLAS threads, and a stream-like memory
 bandwidth (copy and triad over 256 MB arrays, 1 and 2 threads, GB/s counting every
 byte read and written).
 
@@ -30,7 +31,8 @@ operators or stacked products, docs: Mathematics, "Computing the update"; the
 baseline does the stacked products one operator at a time); achieved GFLOP/s and
 GB/s are those counts over the measured time, and "% of peak" compares them with
 the 2-thread ``zgemm`` rate (complex products) or ``dgemm`` rate (real features, and
-the packed form's real products) and the 2-thread triad bandwidth.
+the packed form's real products), ``cgemm`` or ``sgemm`` in single precision, and
+the 2-thread triad bandwidth.
 """
 
 import json
@@ -71,7 +73,8 @@ TARGETS = {"rot2": 30 / 3500, "tra2": 90 / 2000, "rot10": 5.0, "vec": 0.100,
 # --------------------------------------------------------------------------- children
 
 def case_peaks(probe):
-    """dgemm/zgemm GFLOP/s and copy/triad GB/s with 1 and 2 threads."""
+    """dgemm/zgemm (and their single-precision twins sgemm/cgemm) GFLOP/s and copy/triad GB/s
+    with 1 and 2 threads."""
     import time
 
     import numba
@@ -101,6 +104,7 @@ def case_peaks(probe):
     out = {}
     a = rng.standard_normal((2000, 2000))
     z = rng.standard_normal((1000, 1000)) + 1j * rng.standard_normal((1000, 1000))
+    a32, z32 = a.astype(np.float32), z.astype(np.complex64)
     n = 32 * 2**20                                    # 256 MB per float64 array
     x, y, w = np.ones(n), np.ones(n), np.empty(n)
     with probe.section("peaks"):
@@ -108,6 +112,8 @@ def case_peaks(probe):
             with threadpool_limits(limits=threads, user_api="blas"):
                 out[f"dgemm_gflops_{threads}"] = 2 * 2000 ** 3 / best(lambda: a @ a) / 1e9
                 out[f"zgemm_gflops_{threads}"] = 8 * 1000 ** 3 / best(lambda: z @ z) / 1e9
+                out[f"sgemm_gflops_{threads}"] = 2 * 2000 ** 3 / best(lambda: a32 @ a32) / 1e9
+                out[f"cgemm_gflops_{threads}"] = 8 * 1000 ** 3 / best(lambda: z32 @ z32) / 1e9
             numba.set_num_threads(threads)
             out[f"copy_gbs_{threads}"] = 2 * 8 * n / best(lambda: copy(w, x)) / 1e9
             out[f"triad_gbs_{threads}"] = 3 * 8 * n / best(lambda: triad(w, x, y, 3.0)) / 1e9
@@ -207,7 +213,9 @@ def run(quick=False, repeat=None, threads=None, baseline=None, only=None):
                 flops = cost["flops"] * n_layers / n_new
                 traffic = cost["bytes"] * n_layers / n_new
             real_products = not complex_ or cost["form"] == "packed"
-            peak_flops = peaks["dgemm_gflops_2" if real_products else "zgemm_gflops_2"]
+            gemm = {(True, "float64"): "dgemm", (False, "float64"): "zgemm",
+                    (True, "float32"): "sgemm", (False, "float32"): "cgemm"}[real_products, dtype]
+            peak_flops = peaks[f"{gemm}_gflops_2"]
             row = {"workload": name, "unit": "layer" if kind == "fit" else "sample",
                    "layers": n_layers, "dtype": dtype, "form": cost["form"],
                    "gflop_per_unit": flops / 1e9,
@@ -257,11 +265,12 @@ def run(quick=False, repeat=None, threads=None, baseline=None, only=None):
                ("GB/s", "gbs", ".1f"), ("% bw peak", "pct_bw_peak", ".0f"),
                ("peak RSS today / now", "rss", None), ("target", "target", None),
                ("met", "met_text", None)]
-    peak_text = (f"dgemm {peaks['dgemm_gflops_1']:.0f} / {peaks['dgemm_gflops_2']:.0f} GFLOP/s, "
-                 f"zgemm {peaks['zgemm_gflops_1']:.0f} / {peaks['zgemm_gflops_2']:.0f} GFLOP/s, "
-                 f"copy {peaks['copy_gbs_1']:.1f} / {peaks['copy_gbs_2']:.1f} GB/s, "
-                 f"triad {peaks['triad_gbs_1']:.1f} / {peaks['triad_gbs_2']:.1f} GB/s "
-                 "(1 / 2 threads)")
+    peak_text = "".join(f"{gemm} {peaks[gemm + '_gflops_1']:.0f} / "
+                        f"{peaks[gemm + '_gflops_2']:.0f} GFLOP/s, "
+                        for gemm in ("dgemm", "zgemm", "sgemm", "cgemm"))
+    peak_text += (f"copy {peaks['copy_gbs_1']:.1f} / {peaks['copy_gbs_2']:.1f} GB/s, "
+                  f"triad {peaks['triad_gbs_1']:.1f} / {peaks['triad_gbs_2']:.1f} GB/s "
+                  "(1 / 2 threads)")
     measured = ", ".join(f"{r['workload']} {r.get('measured', '(earlier run)')}" for r in rows)
     markdown = (f"### Roofline of the layer (median of {repeat} fresh processes each, today = "
                 f"`{revision[:10]}`)\n\nMachine peaks: {peak_text}.\n\n"
