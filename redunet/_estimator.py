@@ -670,15 +670,7 @@ class ReduNet(ClassifierMixin, TransformerMixin, BaseEstimator):
     def _spectral_features(self, X):
         """Final features of ``X`` in the spectral batch layout (see :meth:`_through_layers`)."""
         self._check_fitted(X)
-        stage = self.input_stage_
-        Z = stage.lifted(stage.validated(X))
-        F, C = stage.shape
-        dtype = np.dtype(stage.feature_dtype)
-        V = np.empty((F, Z.shape[0], C), dtype=dtype)
-        chunk = max(1, CHUNK_BYTES // (dtype.itemsize * F * C))
-        for start in range(0, Z.shape[0], chunk):
-            V[:, start:start + chunk] = stage.to_spectrum(Z[start:start + chunk])
-        del Z
+        V = self.input_stage_.features(X)
         return self._through_layers(V, out=V)
 
     def _through_layers(self, V, out=None):

@@ -8,6 +8,7 @@ Dask executors, transform); they never call the estimator's own methods.
 
 import numpy as np
 
+from ._config import CHUNK_BYTES
 from ._validation import InputError, check_array, check_dtype
 from ._spectrum import make_spectrum
 
@@ -102,8 +103,21 @@ class InputStage:
         return self.spectrum.forward(Z)
 
     def features(self, X):
-        """Spectral input features ``(F, m, C)`` of raw samples ``X``."""
-        return self.to_spectrum(self.lifted(self.validated(X)))
+        """Spectral input features ``(F, m, C)`` of raw samples ``X``.
+
+        The spectra are taken in chunks of about ``CHUNK_BYTES`` of features, so
+        that the temporaries of the projection and the transform stay bounded.
+        """
+        Z = self.lifted(self.validated(X))
+        F, C = self.shape
+        dtype = np.dtype(self.feature_dtype)
+        chunk = max(1, CHUNK_BYTES // (dtype.itemsize * F * C))
+        if Z.shape[0] <= chunk:
+            return self.to_spectrum(Z)
+        V = np.empty((F, Z.shape[0], C), dtype=dtype)
+        for start in range(0, Z.shape[0], chunk):
+            V[:, start:start + chunk] = self.to_spectrum(Z[start:start + chunk])
+        return V
 
     def __call__(self, X):
         return self.features(X)

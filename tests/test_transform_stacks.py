@@ -8,7 +8,7 @@ import pytest
 
 from conftest import labels_for
 from redunet import Lift1D, ReduNet
-from redunet import _estimator, _layer, _stacked
+from redunet import _estimator, _input_stage, _layer, _stacked
 from redunet._layer import _KEPT, apply_layer, build_layer, group_rows
 
 
@@ -72,6 +72,7 @@ def test_transform_in_sample_chunks_equals_one_chunk(rng, monkeypatch):
     whole, labels = net.transform(new), net.predict(new)
     per_sample = 7 * 16 * 16                     # F x C complex128 features of one sample
     monkeypatch.setattr(_estimator, "CHUNK_BYTES", 3 * per_sample)
+    monkeypatch.setattr(_input_stage, "CHUNK_BYTES", 3 * per_sample)   # the input spectra too
     np.testing.assert_allclose(net.transform(new), whole, atol=1e-13)
     np.testing.assert_array_equal(net.predict(new), labels)
 
