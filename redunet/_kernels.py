@@ -623,26 +623,37 @@ def stacked_step(V, P, offsets, shares, extra, signs, shrink, weights, eta, thre
 
 # -- the packed path: Hermitian operators packed into real vectors, BLAS products from a kernel --
 
-_BLAS = {}
+_SCIPY_FUNCTIONS = {}
 
 
-def blas_dgemm():
-    """SciPy's BLAS ``dgemm`` (from its Cython table) as a ctypes function for the kernels.
+def scipy_function(table, name, *argtypes):
+    """SciPy's BLAS or LAPACK routine ``name`` from its Cython ``table`` (``"cython_blas"``,
+    ``"cython_lapack"``) as a ctypes function of ``argtypes`` returning nothing, made once.
 
-    Kernels take it as an argument rather than reading a global: its address
-    changes from process to process, and an argument keeps the compiled kernel
-    in numba's disk cache.  It runs in the calling thread (BLAS limited to one
-    thread by :func:`redunet._parallel.single_threaded_blas`), without Python's
-    global lock.
+    SciPy's Cython tables call the routines without holding Python's global lock
+    (its Python wrappers keep it), so other threads run meanwhile.
     """
-    if "dgemm" not in _BLAS:
+    if (table, name) not in _SCIPY_FUNCTIONS:
         import ctypes
 
         from numba.extending import get_cython_function_address
 
-        address = get_cython_function_address("scipy.linalg.cython_blas", "dgemm")
-        _BLAS["dgemm"] = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 13)(address)
-    return _BLAS["dgemm"]
+        address = get_cython_function_address(f"scipy.linalg.{table}", name)
+        _SCIPY_FUNCTIONS[table, name] = ctypes.CFUNCTYPE(None, *argtypes)(address)
+    return _SCIPY_FUNCTIONS[table, name]
+
+
+def blas_dgemm():
+    """SciPy's BLAS ``dgemm`` (:func:`scipy_function`) for the kernels.
+
+    Kernels take it as an argument rather than reading a global: its address
+    changes from process to process, and an argument keeps the compiled kernel
+    in numba's disk cache.  It runs in the calling thread (BLAS limited to one
+    thread by :func:`redunet._parallel.single_threaded_blas`).
+    """
+    import ctypes
+
+    return scipy_function("cython_blas", "dgemm", *[ctypes.c_void_p] * 13)
 
 
 @jit()

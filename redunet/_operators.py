@@ -559,28 +559,21 @@ def _mirror_upper(A, block=128):
         diagonal[...] = np.triu(diagonal) + np.triu(diagonal, 1).T
 
 
-_LAPACK = {}
-
-
 def _lapack_call(name, A):
     """``info`` of LAPACK's ``name`` (``potrf`` or ``potri``) on the lower triangle of the
     square Fortran-ordered matrix in the buffer of ``A`` (float32 or float64), in place.
 
-    Called through ``ctypes`` on SciPy's Cython LAPACK table, which releases
-    Python's global lock for the call (SciPy's own wrappers keep it).
+    Called through ``ctypes`` on SciPy's Cython LAPACK table
+    (:func:`redunet._kernels.scipy_function`), without Python's global lock.
     """
     import ctypes
 
-    name = ("s" if A.dtype == np.float32 else "d") + name
-    if name not in _LAPACK:
-        from numba.extending import get_cython_function_address
-
-        address = get_cython_function_address("scipy.linalg.cython_lapack", name)
-        integer = ctypes.POINTER(ctypes.c_int)
-        _LAPACK[name] = ctypes.CFUNCTYPE(None, ctypes.c_char_p, integer, ctypes.c_void_p,
-                                         integer, integer)(address)
+    integer = ctypes.POINTER(ctypes.c_int)
+    prefix = "s" if A.dtype == np.float32 else "d"
+    routine = _kernels.scipy_function("cython_lapack", prefix + name, ctypes.c_char_p, integer,
+                                      ctypes.c_void_p, integer, integer)
     n, info = ctypes.c_int(A.shape[0]), ctypes.c_int(0)
-    _LAPACK[name](b"L", ctypes.byref(n), A.ctypes.data, ctypes.byref(n), ctypes.byref(info))
+    routine(b"L", ctypes.byref(n), A.ctypes.data, ctypes.byref(n), ctypes.byref(info))
     return info.value
 
 
