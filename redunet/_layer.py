@@ -192,9 +192,7 @@ def apply_layer(layer, V, weights, eta, lmbda, backend=None, classes=None, out=N
 
 def _apply(layer, V, weights, eta, lmbda, backend, classes, out, stack):
     """:func:`apply_layer` into ``out``; returns the class scatters of ``out`` or None."""
-    if (is_small_vector(V.shape[0], V.shape[2], V.dtype.kind == "c", backend)
-            and layer.expansion.kind == "dense"
-            and all(op.kind == "dense" for op in layer.compressions)):
+    if _runs_small_vector(layer, V.shape, V.dtype, backend):
         stacked = np.concatenate([op.matrix for op in layer.compressions]
                                  + [layer.expansion.matrix]).astype(V.dtype, copy=False)
         out[0] = _kernels.small_vector_apply(np.ascontiguousarray(V[0]), stacked,
@@ -248,12 +246,17 @@ def prepared_stack(layer, shape, dtype, backend=None):
     call of :func:`apply_layer` on such features.
     """
     backend = resolve_backend(backend)
-    if backend != "numba" or (
-            is_small_vector(shape[0], shape[2], np.dtype(dtype).kind == "c", backend)
-            and layer.expansion.kind == "dense"
-            and all(op.kind == "dense" for op in layer.compressions)):
+    if backend != "numba" or _runs_small_vector(layer, shape, dtype, backend):
         return None
     return stacked_operators(layer, dtype)
+
+
+def _runs_small_vector(layer, shape, dtype, backend):
+    """Whether :func:`apply_layer` runs ``layer`` on features of ``shape`` (F, m, C) and
+    ``dtype`` through the small vector kernel (:func:`is_small_vector`, dense operators)."""
+    return (is_small_vector(shape[0], shape[2], np.dtype(dtype).kind == "c", backend)
+            and layer.expansion.kind == "dense"
+            and all(op.kind == "dense" for op in layer.compressions))
 
 
 # Prepared stacks kept per sequence of layers (a fitted net's ``layers_``), for its later calls.
